@@ -1,0 +1,53 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+
+.PHONY: run test install install-dev messages compile-messages lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+# The demo runs in development mode; .env is created once so that
+# `.venv/bin/python manage.py ...` in another terminal finds the same settings.
+.env:
+	cp .env.example .env
+
+compile-messages: $(VENV)/.runtime
+	DJANGO_MODE=development $(MANAGE) compile_catalogue
+
+run: install .env compile-messages
+	$(MANAGE) migrate --no-input
+	$(MANAGE) demo_seed
+	$(MANAGE) runserver 127.0.0.1:8000
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: install-dev
+	DJANGO_MODE=development $(BIN)/mypy .
+
+test: install-dev compile-messages lint
+	DJANGO_MODE=development $(BIN)/pytest
+
+# Needs GNU gettext (xgettext); refreshes locale/zh_Hans/LC_MESSAGES/django.po.
+messages: install
+	DJANGO_MODE=development $(MANAGE) makemessages --locale zh_Hans --ignore ".venv/*" --ignore "var/*" --no-obsolete
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""Who may call which API endpoint. Access is denied by default."""
+
+from typing import TYPE_CHECKING
+
+from rest_framework import permissions
+from rest_framework.request import Request
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+
+class ModelPermissions(permissions.DjangoModelPermissions):
+    """Django's model permissions, with reads needing the `view` permission.
+
+    An authenticated user with no role reads nothing. Views narrow further to
+    the branches the user may see.
+    """
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+
+class ActionPermission(permissions.BasePermission):
+    """Requires the permissions a view lists for its current action."""
+
+    def has_permission(self, request: Request, view: "APIView") -> bool:
+        required = getattr(view, "action_permissions", {}).get(
+            getattr(view, "action", None), []
+        )
+        return all(request.user.has_perm(perm) for perm in required)

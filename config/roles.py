@@ -1,0 +1,106 @@
+"""Staff roles as Django groups, and the permissions each one holds.
+
+This table is the one statement of who may do what. `roles_sync` makes the
+groups match it after every migration, so a new permission reaches its role
+on the next deploy. Permissions outside the table are left alone, so an
+administrator can still grant extras by hand.
+"""
+
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Q, TextChoices
+from django.utils.translation import gettext_lazy as _
+
+
+class StaffRole(TextChoices):
+    BRANCH_LEADER = "branch_leader", _("Branch leader")
+    RISK_OFFICER = "risk_officer", _("Risk officer")
+    COLLECTOR = "collector", _("Collector")
+    FINANCE = "finance", _("Finance")
+    AUDITOR = "auditor", _("Auditor")
+
+
+_MEMBERS_READ = [
+    "members.view_branch",
+    "members.view_member",
+    "members.view_memberevent",
+    "members.view_blacklistentry",
+    "members.view_guarantortie",
+]
+
+ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
+    StaffRole.BRANCH_LEADER: [
+        *_MEMBERS_READ,
+        "members.add_member",
+        "members.change_member",
+        "members.verify_kyc",
+        "members.add_guarantortie",
+        "members.change_guarantortie",
+        "members.view_emergencycontact",
+        "members.add_emergencycontact",
+    ],
+    StaffRole.RISK_OFFICER: [
+        *_MEMBERS_READ,
+        "members.view_all_branches",
+        "members.add_branch",
+        "members.change_branch",
+        "members.pause_branch",
+        "members.add_member",
+        "members.change_member",
+        "members.verify_kyc",
+        "members.blacklist_member",
+        "members.lift_blacklist",
+        "members.add_blacklistentry",
+        "members.change_blacklistentry",
+        "members.view_blacklistrule",
+        "members.change_blacklistrule",
+        "members.add_guarantortie",
+        "members.change_guarantortie",
+        "members.view_emergencycontact",
+        "members.add_emergencycontact",
+        "members.change_emergencycontact",
+    ],
+    StaffRole.COLLECTOR: [
+        "members.view_branch",
+        "members.view_member",
+        "members.view_guarantortie",
+        "members.view_emergencycontact",
+    ],
+    StaffRole.FINANCE: [
+        *_MEMBERS_READ,
+        "members.change_blacklistentry",
+    ],
+    StaffRole.AUDITOR: [
+        *_MEMBERS_READ,
+        "members.view_all_branches",
+        "members.view_blacklistrule",
+        "members.view_emergencycontact",
+    ],
+}
+
+
+def _permissions(names: list[str]) -> list[Permission]:
+    query = Q()
+    for name in names:
+        app_label, codename = name.split(".")
+        query |= Q(content_type__app_label=app_label, codename=codename)
+    found = list(Permission.objects.filter(query))
+    if len(found) != len(set(names)):
+        known = {f"{p.content_type.app_label}.{p.codename}" for p in found}
+        missing = sorted(set(names) - known)
+        raise LookupError(f"Unknown permissions in ROLE_PERMISSIONS: {missing}")
+    return found
+
+
+def roles_sync(*, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
+    """Create each role's group and give it the permissions of the table."""
+    # Permissions of apps migrated after this one may not exist yet.
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role.value)
+        group.permissions.add(*_permissions(names))

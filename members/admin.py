@@ -1,0 +1,574 @@
+"""Back-office for branches and members. Actions call `members.services`."""
+
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from members import pii, services
+from members.models import (
+    BlacklistEntry,
+    BlacklistRule,
+    Branch,
+    EmergencyContact,
+    GuarantorTie,
+    Member,
+    MemberEvent,
+)
+from members.selectors import branches_visible_to
+from members.validators import normalise_mobile, validate_national_id
+
+
+class ReasonActionForm(ActionForm):
+    """The action bar with a reason, for actions that must record one."""
+
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=200)
+
+
+def _run_each(
+    modeladmin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    operation: Callable[[Any], object],
+    done: str,
+) -> None:
+    """Apply a service to each selected row, reporting refusals row by row."""
+    succeeded = 0
+    for obj in queryset:
+        try:
+            operation(obj)
+        except ValidationError as error:
+            modeladmin.message_user(
+                request, f"{obj}: {' '.join(error.messages)}", messages.ERROR
+            )
+        else:
+            succeeded += 1
+    if succeeded:
+        modeladmin.message_user(request, done % {"count": succeeded}, messages.SUCCESS)
+
+
+class ScopedAdmin(admin.ModelAdmin[Any]):
+    """Shows staff only the rows of the branches they may see."""
+
+    branch_path = "branch"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        return queryset.filter(
+            **{f"{self.branch_path}__in": branches_visible_to(request.user)}
+        )
+
+
+class BranchMemberInline(admin.TabularInline[Member, Branch]):
+    model = Member
+    fields = ["real_name", "branch_role", "kyc_status", "status", "joined_on"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = _("members and their standing")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Branch)
+class BranchAdmin(admin.ModelAdmin[Branch]):
+    list_display = ["name", "region", "status", "member_count", "created_on"]
+    list_filter = ["status", "region"]
+    search_fields = ["name", "region"]
+    fields = ["name", "region", "status", "paused_reason", "created_on", "staff"]
+    readonly_fields = ["status", "paused_reason", "created_on"]
+    filter_horizontal = ["staff"]
+    inlines = [BranchMemberInline]
+    action_form = ReasonActionForm
+    actions = ["pause_lending", "resume_lending"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Branch]:
+        return branches_visible_to(request.user).annotate(
+            active_members=Count("members", filter=Q(members__status="active"))
+        )
+
+    @admin.display(description=_("active members"), ordering="active_members")
+    def member_count(self, branch: Branch) -> int:
+        return getattr(branch, "active_members", 0)
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Branch,
+        form: forms.ModelForm[Branch],
+        change: bool,
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.branch_create(
+            name=obj.name, region=obj.region, created_on=timezone.localdate()
+        )
+        obj.pk = created.pk
+        obj.created_on = created.created_on
+
+    @admin.action(
+        description=_("Pause lending in selected branches"), permissions=["pause"]
+    )
+    def pause_lending(self, request: HttpRequest, queryset: QuerySet[Branch]) -> None:
+        reason = request.POST.get("reason", "")
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda branch: services.branch_pause(branch=branch, reason=reason),
+            gettext("Lending paused in %(count)d branches."),
+        )
+
+    @admin.action(
+        description=_("Resume lending in selected branches"), permissions=["pause"]
+    )
+    def resume_lending(self, request: HttpRequest, queryset: QuerySet[Branch]) -> None:
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda branch: services.branch_resume(branch=branch),
+            gettext("Lending resumed in %(count)d branches."),
+        )
+
+    def has_pause_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("members.pause_branch")
+
+
+class MemberAddForm(forms.ModelForm[Member]):
+    """Registers a member through the service, which validates and protects."""
+
+    national_id = forms.CharField(label=_("National ID number"), max_length=32)
+    phone = forms.CharField(label=_("Mobile number"), max_length=20)
+
+    class Meta:
+        model = Member
+        fields = ["branch", "real_name", "joined_on"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "national_id" in cleaned and "phone" in cleaned:
+            try:
+                cleaned["national_id"], cleaned["phone"] = (
+                    services.member_identity_clean(
+                        national_id=cleaned["national_id"],
+                        phone=cleaned["phone"],
+                        today=timezone.localdate(),
+                    )
+                )
+            except ValidationError as error:
+                self.add_error(None, error)
+        return cleaned
+
+
+class MemberEventInline(admin.TabularInline[MemberEvent, Member]):
+    model = MemberEvent
+    fields = ["at", "kind", "from_value", "to_value", "note", "actor"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MemberBlacklistInline(admin.TabularInline[BlacklistEntry, Member]):
+    model = BlacklistEntry
+    fields = ["blacklisted_on", "source", "reason", "debt_settled_on", "lifted_on"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class EmergencyContactInline(admin.TabularInline[EmergencyContact, Member]):
+    model = EmergencyContact
+    fields = ["name", "relationship", "phone_masked", "consented_at", "withdrawn_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _exact_identity_query(term: str) -> Q:
+    """Rows whose full national ID or phone number is `term`, if it is one."""
+    query = Q()
+    with suppress(ValidationError):
+        national_id = validate_national_id(term, today=timezone.localdate())
+        query |= Q(national_id_digest=pii.digest("national_id", national_id))
+    with suppress(ValidationError):
+        query |= Q(phone_digest=pii.digest("phone", normalise_mobile(term)))
+    return query
+
+
+@admin.register(Member)
+class MemberAdmin(ScopedAdmin):
+    list_display = [
+        "real_name",
+        "national_id_masked",
+        "phone_masked",
+        "branch",
+        "branch_role",
+        "kyc_status",
+        "status",
+        "joined_on",
+    ]
+    list_filter = ["branch", "kyc_status", "status", "branch_role"]
+    list_select_related = ["branch"]
+    search_fields = ["real_name", "national_id_masked", "phone_masked"]
+    readonly_fields = [
+        "national_id_masked",
+        "phone_masked",
+        "branch_role",
+        "kyc_status",
+        "kyc_rejection_reason",
+        "kyc_reviewed_at",
+        "kyc_reviewed_by",
+        "status",
+        "created_at",
+    ]
+    fields = ["branch", "real_name", "joined_on", *readonly_fields]
+    inlines = [MemberEventInline, MemberBlacklistInline, EmergencyContactInline]
+    action_form = ReasonActionForm
+    actions = ["verify_kyc", "reject_kyc", "blacklist", "lift_blacklist"]
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: Member | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[forms.ModelForm[Member]]:
+        if obj is None:
+            kwargs["form"] = MemberAddForm
+            kwargs["fields"] = [
+                "branch",
+                "real_name",
+                "joined_on",
+                "national_id",
+                "phone",
+            ]
+        form = super().get_form(request, obj, change, **kwargs)
+        branch_field = form.base_fields.get("branch")
+        if isinstance(branch_field, forms.ModelChoiceField):
+            branch_field.queryset = branches_visible_to(request.user)
+        return form
+
+    def get_fields(self, request: HttpRequest, obj: Member | None = None) -> list[str]:
+        if obj is None:
+            return ["branch", "real_name", "joined_on", "national_id", "phone"]
+        return list(self.fields)
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Member | None = None
+    ) -> list[str]:
+        if obj is None:
+            return []
+        return [*self.readonly_fields, "branch", "joined_on"]
+
+    def get_inlines(self, request: HttpRequest, obj: Member | None) -> list[Any]:
+        return list(self.inlines) if obj is not None else []
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Member,
+        form: forms.ModelForm[Member],
+        change: bool,
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        member = services.member_register(
+            branch=form.cleaned_data["branch"],
+            real_name=form.cleaned_data["real_name"],
+            national_id=form.cleaned_data["national_id"],
+            phone=form.cleaned_data["phone"],
+            joined_on=form.cleaned_data["joined_on"],
+            by=request.user,
+        )
+        obj.pk = member.pk
+        obj.user = member.user
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Member], search_term: str
+    ) -> tuple[QuerySet[Member], bool]:
+        """A full ID or phone number is found through its keyed hash."""
+        results, may_have_duplicates = super().get_search_results(
+            request, queryset, search_term
+        )
+        exact = _exact_identity_query(search_term.strip())
+        if exact:
+            results = results | queryset.filter(exact)
+        return results, may_have_duplicates
+
+    @admin.action(
+        description=_("Verify KYC of selected members"), permissions=["verify_kyc"]
+    )
+    def verify_kyc(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda member: services.member_verify_kyc(member=member, by=request.user),
+            gettext("KYC verified for %(count)d members."),
+        )
+
+    @admin.action(
+        description=_("Reject KYC of selected members (give a reason)"),
+        permissions=["verify_kyc"],
+    )
+    def reject_kyc(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        reason = request.POST.get("reason", "")
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda member: services.member_reject_kyc(
+                member=member, by=request.user, reason=reason
+            ),
+            gettext("KYC rejected for %(count)d members."),
+        )
+
+    @admin.action(
+        description=_("Blacklist selected members (give a reason)"),
+        permissions=["blacklist"],
+    )
+    def blacklist(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        reason = request.POST.get("reason", "")
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda member: services.member_blacklist(
+                member=member,
+                reason=reason,
+                source=BlacklistEntry.Source.STAFF,
+                on=timezone.localdate(),
+                by=request.user,
+            ),
+            gettext("%(count)d members blacklisted."),
+        )
+
+    @admin.action(
+        description=_("Lift selected members off the blacklist (give a reason)"),
+        permissions=["lift"],
+    )
+    def lift_blacklist(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        reason = request.POST.get("reason", "")
+        entries = BlacklistEntry.objects.filter(
+            member__in=queryset, lifted_on__isnull=True
+        )
+        _run_each(
+            self,
+            request,
+            entries,
+            lambda entry: services.blacklist_lift(
+                entry=entry, on=timezone.localdate(), by=request.user, reason=reason
+            ),
+            gettext("%(count)d members lifted off the blacklist."),
+        )
+
+    def has_verify_kyc_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("members.verify_kyc")
+
+    def has_blacklist_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("members.blacklist_member")
+
+    def has_lift_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("members.lift_blacklist")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Members leave through a status change; their history is kept.
+        return False
+
+
+@admin.register(BlacklistEntry)
+class BlacklistEntryAdmin(ScopedAdmin):
+    branch_path = "member__branch"
+    list_display = [
+        "member",
+        "source",
+        "blacklisted_on",
+        "debt_settled_on",
+        "lifted_on",
+        "blacklisted_by",
+    ]
+    list_filter = ["source", ("lifted_on", admin.EmptyFieldListFilter)]
+    list_select_related = ["member", "blacklisted_by"]
+    search_fields = [
+        "member__real_name",
+        "member__national_id_masked",
+        "source_reference",
+    ]
+    readonly_fields = [
+        "member",
+        "reason",
+        "source",
+        "source_reference",
+        "blacklisted_on",
+        "blacklisted_by",
+        "debt_settled_on",
+        "lifted_on",
+        "lifted_by",
+        "lift_reason",
+        "created_at",
+    ]
+    action_form = ReasonActionForm
+    actions = ["settle_debt", "lift"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Members are blacklisted through the member action, which records it.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(
+        description=_("Record the debt as settled today"), permissions=["change"]
+    )
+    def settle_debt(
+        self, request: HttpRequest, queryset: QuerySet[BlacklistEntry]
+    ) -> None:
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda entry: services.blacklist_settle_debt(
+                entry=entry, on=timezone.localdate(), by=request.user
+            ),
+            gettext("Debt recorded as settled on %(count)d entries."),
+        )
+
+    @admin.action(
+        description=_("Lift selected entries (give a reason)"), permissions=["lift"]
+    )
+    def lift(self, request: HttpRequest, queryset: QuerySet[BlacklistEntry]) -> None:
+        reason = request.POST.get("reason", "")
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda entry: services.blacklist_lift(
+                entry=entry, on=timezone.localdate(), by=request.user, reason=reason
+            ),
+            gettext("%(count)d entries lifted."),
+        )
+
+    def has_lift_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("members.lift_blacklist")
+
+
+@admin.register(BlacklistRule)
+class BlacklistRuleAdmin(admin.ModelAdmin[BlacklistRule]):
+    list_display = ["__str__", "require_debt_settled", "cooling_off_days", "updated_at"]
+    fields = ["require_debt_settled", "cooling_off_days", "updated_at", "updated_by"]
+    readonly_fields = ["updated_at", "updated_by"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BlacklistRule]:
+        BlacklistRule.current()
+        return super().get_queryset(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: BlacklistRule,
+        form: forms.ModelForm[BlacklistRule],
+        change: bool,
+    ) -> None:
+        obj.updated_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+
+
+class GuarantorTieForm(forms.ModelForm[GuarantorTie]):
+    class Meta:
+        model = GuarantorTie
+        fields = ["guarantor", "borrower", "amount", "consented_at", "consent_evidence"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if {"guarantor", "borrower", "amount"} <= cleaned.keys():
+            try:
+                services.guarantor_tie_check(
+                    guarantor=cleaned["guarantor"],
+                    borrower=cleaned["borrower"],
+                    amount=cleaned["amount"],
+                )
+            except ValidationError as error:
+                self.add_error(None, error)
+        return cleaned
+
+
+@admin.register(GuarantorTie)
+class GuarantorTieAdmin(ScopedAdmin):
+    branch_path = "borrower__branch"
+    list_display = ["guarantor", "borrower", "amount", "status", "consented_at"]
+    list_filter = ["status", "borrower__branch"]
+    list_select_related = ["guarantor", "borrower"]
+    search_fields = ["guarantor__real_name", "borrower__real_name"]
+    readonly_fields = ["status", "created_by", "created_at", "released_at"]
+    autocomplete_fields = ["guarantor", "borrower"]
+
+    form = GuarantorTieForm
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A tie is recorded once; releasing it is the only change.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: GuarantorTie,
+        form: forms.ModelForm[GuarantorTie],
+        change: bool,
+    ) -> None:
+        tie = services.guarantor_tie_create(
+            guarantor=obj.guarantor,
+            borrower=obj.borrower,
+            amount=obj.amount,
+            consented_at=obj.consented_at,
+            consent_evidence=obj.consent_evidence,
+            by=request.user,
+        )
+        obj.pk = tie.pk
+
+    actions = ["release"]
+
+    @admin.action(description=_("Release selected guarantees"), permissions=["release"])
+    def release(self, request: HttpRequest, queryset: QuerySet[GuarantorTie]) -> None:
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda tie: services.guarantor_tie_release(tie=tie, at=timezone.now()),
+            gettext("%(count)d guarantees released."),
+        )
+
+    def has_release_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("members.change_guarantortie")

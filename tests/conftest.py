@@ -1,0 +1,54 @@
+"""Fixtures shared by every test, and the markers for real services.
+
+A test marked `postgres` or `redis` needs that server. It is skipped, with
+the reason shown, where the server is absent; under CI (`CI=true`) absence
+fails the run instead, so CI cannot pass without them.
+"""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+
+def _redis_reachable() -> bool:
+    if not settings.CELERY_BROKER_CONFIGURED:
+        return False
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception:
+        return False
+    return True
+
+
+def _service_missing(marker: str) -> str | None:
+    if marker == "postgres" and connection.vendor != "postgresql":
+        return "needs PostgreSQL: set DATABASE_URL=postgres://..."
+    if marker == "redis" and not _redis_reachable():
+        return "needs Redis: set CELERY_BROKER_URL=redis://... to a running server"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _real_services(request: pytest.FixtureRequest) -> None:
+    for marker in ("postgres", "redis"):
+        if request.node.get_closest_marker(marker) is None:
+            continue
+        missing = _service_missing(marker)
+        if missing is None:
+            continue
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must provide this service: {missing}")
+        pytest.skip(missing)
+
+
+@pytest.fixture(autouse=True)
+def _chinese_by_default(settings: pytest.FixtureRequest) -> None:
+    """Tests see the product as its users do: in Chinese unless they switch."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
