@@ -42,7 +42,7 @@ lint: install-dev
 typecheck: install-dev
 	DJANGO_MODE=development $(BIN)/mypy .
 
-test: install-dev compile-messages lint
+test: install-dev compile-messages lint typecheck
 	DJANGO_MODE=development $(BIN)/pytest
 
 # Needs GNU gettext (xgettext); refreshes locale/zh_Hans/LC_MESSAGES/django.po.

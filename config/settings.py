@@ -31,7 +31,7 @@ DEVELOPMENT = MODE == "development"
 
 def _required(name: str, throwaway: str) -> str:
     """A secret that production must be given and development may invent."""
-    value = env.str(name, default="")
+    value: str = env.str(name, default="")
     if value:
         return value
     if DEVELOPMENT:

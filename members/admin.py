@@ -70,8 +70,14 @@ class ScopedAdmin(admin.ModelAdmin[Any]):
 
 class BranchMemberInline(admin.TabularInline[Member, Branch]):
     model = Member
-    fields = ["real_name", "branch_role", "kyc_status", "status", "joined_on"]
-    readonly_fields = fields
+    readonly_fields = (
+        "real_name",
+        "branch_role",
+        "kyc_status",
+        "status",
+        "joined_on",
+    )
+    fields = readonly_fields
     extra = 0
     can_delete = False
     show_change_link = True
@@ -175,8 +181,15 @@ class MemberAddForm(forms.ModelForm[Member]):
 
 class MemberEventInline(admin.TabularInline[MemberEvent, Member]):
     model = MemberEvent
-    fields = ["at", "kind", "from_value", "to_value", "note", "actor"]
-    readonly_fields = fields
+    readonly_fields = (
+        "at",
+        "kind",
+        "from_value",
+        "to_value",
+        "note",
+        "actor",
+    )
+    fields = readonly_fields
     extra = 0
     can_delete = False
 
@@ -186,8 +199,14 @@ class MemberEventInline(admin.TabularInline[MemberEvent, Member]):
 
 class MemberBlacklistInline(admin.TabularInline[BlacklistEntry, Member]):
     model = BlacklistEntry
-    fields = ["blacklisted_on", "source", "reason", "debt_settled_on", "lifted_on"]
-    readonly_fields = fields
+    readonly_fields = (
+        "blacklisted_on",
+        "source",
+        "reason",
+        "debt_settled_on",
+        "lifted_on",
+    )
+    fields = readonly_fields
     extra = 0
     can_delete = False
     show_change_link = True
@@ -198,8 +217,14 @@ class MemberBlacklistInline(admin.TabularInline[BlacklistEntry, Member]):
 
 class EmergencyContactInline(admin.TabularInline[EmergencyContact, Member]):
     model = EmergencyContact
-    fields = ["name", "relationship", "phone_masked", "consented_at", "withdrawn_at"]
-    readonly_fields = fields
+    readonly_fields = (
+        "name",
+        "relationship",
+        "phone_masked",
+        "consented_at",
+        "withdrawn_at",
+    )
+    fields = readonly_fields
     extra = 0
     can_delete = False
 
@@ -271,10 +296,10 @@ class MemberAdmin(ScopedAdmin):
             branch_field.queryset = branches_visible_to(request.user)
         return form
 
-    def get_fields(self, request: HttpRequest, obj: Member | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Member | None = None) -> Any:
         if obj is None:
             return ["branch", "real_name", "joined_on", "national_id", "phone"]
-        return list(self.fields)
+        return self.fields
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Member | None = None

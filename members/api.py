@@ -1,5 +1,6 @@
 """REST API for branches and members: validate, call a service, respond."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -35,7 +36,7 @@ class BranchSerializer(serializers.ModelSerializer[Branch]):
         ]
         read_only_fields = ["status", "paused_reason", "created_on"]
         # The service checks uniqueness with a translated message.
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
 
     def get_leader(self, branch: Branch) -> int | None:
         leaders = getattr(branch, "leaders", None)
@@ -61,7 +62,7 @@ class BranchViewSet(
             Prefetch("members", queryset=leaders, to_attr="leaders")
         )
 
-    def perform_create(self, serializer: BranchSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[Branch]) -> None:
         serializer.instance = services.branch_create(
             name=serializer.validated_data["name"],
             region=serializer.validated_data["region"],
@@ -121,7 +122,9 @@ class ReasonSerializer(serializers.Serializer[Any]):
 
 
 class BlacklistSerializer(ReasonSerializer):
-    source = serializers.ChoiceField(choices=BlacklistEntry.Source.choices)
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=BlacklistEntry.Source.choices
+    )
     source_reference = serializers.CharField(max_length=64, required=False, default="")
 
 
@@ -149,7 +152,7 @@ class MemberViewSet(
     def get_queryset(self) -> QuerySet[Member]:
         return members_visible_to(self.request.user).select_related("branch")
 
-    def get_permissions(self) -> list[permissions.BasePermission]:
+    def get_permissions(self) -> Sequence[Any]:
         if self.action in self.action_permissions:
             return [permissions.IsAuthenticated(), ActionPermission()]
         return super().get_permissions()

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -33,11 +33,11 @@ from members.validators import normalise_mobile, validate_national_id
 
 logger = logging.getLogger(__name__)
 
-Actor = AbstractBaseUser | AnonymousUser | None
+Actor = User | AnonymousUser | None
 
 
-def _actor(by: Actor) -> AbstractBaseUser | None:
-    return by if isinstance(by, AbstractBaseUser) else None
+def _actor(by: Actor) -> User | None:
+    return by if isinstance(by, User) else None
 
 
 def _locked(member: Member) -> Member:

@@ -1,7 +1,10 @@
 """Borrower pages: sign in, home, sign out. Phone-first, server-rendered."""
 
+from typing import cast
+
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -22,7 +25,8 @@ class SignOutView(auth_views.LogoutView):
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    member = Member.objects.select_related("branch").filter(user=request.user).first()
+    user = cast(User, request.user)
+    member = Member.objects.select_related("branch").filter(user=user).first()
     context = {
         "member": member,
         "blockers": member_borrowing_blockers(member) if member else [],
