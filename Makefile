@@ -47,7 +47,7 @@ test: install-dev compile-messages lint typecheck
 
 # Needs GNU gettext (xgettext); refreshes locale/zh_Hans/LC_MESSAGES/django.po.
 messages: install
-	DJANGO_MODE=development $(MANAGE) makemessages --locale zh_Hans --ignore ".venv/*" --ignore "var/*" --no-obsolete
+	DJANGO_MODE=development $(MANAGE) makemessages --locale zh_Hans --ignore ".venv/*" --ignore "var/*" --no-obsolete --no-location
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
