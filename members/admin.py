@@ -255,7 +255,13 @@ class MemberAdmin(ScopedAdmin):
         "status",
         "joined_on",
     ]
-    list_filter = ["branch", "kyc_status", "status", "branch_role"]
+    # Only branches in the user's scope may appear, even as filter choices.
+    list_filter = [
+        ("branch", admin.RelatedOnlyFieldListFilter),
+        "kyc_status",
+        "status",
+        "branch_role",
+    ]
     list_select_related = ["branch"]
     search_fields = ["real_name", "national_id_masked", "phone_masked"]
     readonly_fields = [
@@ -551,7 +557,7 @@ class GuarantorTieForm(forms.ModelForm[GuarantorTie]):
 class GuarantorTieAdmin(ScopedAdmin):
     branch_path = "borrower__branch"
     list_display = ["guarantor", "borrower", "amount", "status", "consented_at"]
-    list_filter = ["status", "borrower__branch"]
+    list_filter = ["status", ("borrower__branch", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["guarantor", "borrower"]
     search_fields = ["guarantor__real_name", "borrower__real_name"]
     readonly_fields = ["status", "created_by", "created_at", "released_at"]

@@ -392,6 +392,7 @@ def blacklist_lift(
     before = member.status
     member.lift_blacklist()
     member.save()
+    entry.member = member  # callers read the member's new status from the entry
     entry.lifted_on = on
     entry.lifted_by = _actor(by)
     entry.lift_reason = reason

@@ -28,8 +28,10 @@ _PROVINCES = frozenset(
     }
 )
 
-_NATIONAL_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
-_MOBILE_SHAPE = re.compile(r"^1[3-9]\d{9}$")
+# ASCII only: `\d` alone also matches full-width and other Unicode digits,
+# which would be stored as typed and slip past the duplicate checks.
+_NATIONAL_ID_SHAPE = re.compile(r"^\d{17}[\dX]$", re.ASCII)
+_MOBILE_SHAPE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
 _OLDEST_BIRTH_YEAR = 1900
 
 
