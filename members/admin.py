@@ -278,7 +278,15 @@ class MemberAdmin(ScopedAdmin):
     fields = ["branch", "real_name", "joined_on", *readonly_fields]
     inlines = [MemberEventInline, MemberBlacklistInline, EmergencyContactInline]
     action_form = ReasonActionForm
-    actions = ["verify_kyc", "reject_kyc", "blacklist", "lift_blacklist"]
+    actions = [
+        "verify_kyc",
+        "reject_kyc",
+        "blacklist",
+        "lift_blacklist",
+        "make_leader",
+        "make_deputy",
+        "make_member",
+    ]
 
     def get_form(
         self,
@@ -416,6 +424,46 @@ class MemberAdmin(ScopedAdmin):
             ),
             gettext("%(count)d members lifted off the blacklist."),
         )
+
+    def _set_role(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Member],
+        role: Member.BranchRole,
+    ) -> None:
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda member: services.member_set_branch_role(
+                member=member, role=role, by=request.user
+            ),
+            gettext("Role changed for %(count)d members."),
+        )
+
+    @admin.action(
+        description=_("Make the selected member the branch leader"),
+        permissions=["change"],
+    )
+    def make_leader(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        if queryset.count() != 1:
+            self.message_user(
+                request, gettext("Select exactly one member to lead."), messages.ERROR
+            )
+            return
+        self._set_role(request, queryset, Member.BranchRole.LEADER)
+
+    @admin.action(
+        description=_("Make selected members deputy leaders"), permissions=["change"]
+    )
+    def make_deputy(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        self._set_role(request, queryset, Member.BranchRole.DEPUTY)
+
+    @admin.action(
+        description=_("Make selected members ordinary members"), permissions=["change"]
+    )
+    def make_member(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        self._set_role(request, queryset, Member.BranchRole.MEMBER)
 
     def has_verify_kyc_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("members.verify_kyc")
@@ -603,3 +651,120 @@ class GuarantorTieAdmin(ScopedAdmin):
 
     def has_release_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("members.change_guarantortie")
+
+
+class EmergencyContactForm(forms.ModelForm[EmergencyContact]):
+    phone = forms.CharField(label=_("Mobile number"), max_length=20)
+
+    class Meta:
+        model = EmergencyContact
+        fields = ["member", "name", "relationship", "consented_at", "consent_evidence"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "member" in cleaned and "phone" in cleaned:
+            try:
+                cleaned["phone"] = services.emergency_contact_phone_clean(
+                    member=cleaned["member"], phone=cleaned["phone"]
+                )
+            except ValidationError as error:
+                self.add_error(None, error)
+        return cleaned
+
+
+@admin.register(EmergencyContact)
+class EmergencyContactAdmin(ScopedAdmin):
+    branch_path = "member__branch"
+    list_display = [
+        "member",
+        "name",
+        "relationship",
+        "phone_masked",
+        "consented_at",
+        "withdrawn_at",
+    ]
+    list_filter = ["relationship", ("withdrawn_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["member"]
+    search_fields = ["member__real_name", "name", "phone_masked"]
+    autocomplete_fields = ["member"]
+    form = EmergencyContactForm
+    actions = ["withdraw_consent"]
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: EmergencyContact | None = None
+    ) -> Any:
+        if obj is None:
+            return ()
+        return (
+            "member",
+            "name",
+            "relationship",
+            "phone_masked",
+            "consented_at",
+            "consent_evidence",
+            "withdrawn_at",
+        )
+
+    def get_fields(
+        self, request: HttpRequest, obj: EmergencyContact | None = None
+    ) -> Any:
+        if obj is None:
+            return [
+                "member",
+                "name",
+                "relationship",
+                "phone",
+                "consented_at",
+                "consent_evidence",
+            ]
+        return self.get_readonly_fields(request, obj)
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: EmergencyContact | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[forms.ModelForm[EmergencyContact]]:
+        if obj is not None:
+            kwargs["form"] = forms.ModelForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Consent is withdrawn, not erased: the record shows who was allowed when.
+        return False
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: EmergencyContact,
+        form: forms.ModelForm[EmergencyContact],
+        change: bool,
+    ) -> None:
+        if change:
+            return
+        contact = services.emergency_contact_add(
+            member=form.cleaned_data["member"],
+            name=form.cleaned_data["name"],
+            relationship=form.cleaned_data["relationship"],
+            phone=form.cleaned_data["phone"],
+            consented_at=form.cleaned_data["consented_at"],
+            consent_evidence=form.cleaned_data["consent_evidence"],
+        )
+        obj.pk = contact.pk
+
+    @admin.action(
+        description=_("Record that the member withdrew consent"), permissions=["change"]
+    )
+    def withdraw_consent(
+        self, request: HttpRequest, queryset: QuerySet[EmergencyContact]
+    ) -> None:
+        _run_each(
+            self,
+            request,
+            queryset.filter(withdrawn_at__isnull=True),
+            lambda contact: services.emergency_contact_withdraw(
+                contact=contact, at=timezone.now()
+            ),
+            gettext("Consent withdrawn for %(count)d contacts."),
+        )

@@ -480,6 +480,19 @@ def guarantor_tie_release(*, tie: GuarantorTie, at: datetime) -> GuarantorTie:
     return tie
 
 
+def emergency_contact_phone_clean(*, member: Member, phone: str) -> str:
+    """Normalise a contact's number; it must not be the member's own."""
+    try:
+        phone = normalise_mobile(phone)
+    except ValidationError as error:
+        raise ValidationError({"phone": error.messages}) from None
+    if pii.digest("phone", phone) == member.phone_digest:
+        raise ValidationError(
+            {"phone": _("An emergency contact cannot have the member's own number.")}
+        )
+    return phone
+
+
 @transaction.atomic
 def emergency_contact_add(
     *,
@@ -495,14 +508,7 @@ def emergency_contact_add(
     consent_evidence = _require_text(
         consent_evidence, "consent_evidence", _("Record how the member consented.")
     )
-    try:
-        phone = normalise_mobile(phone)
-    except ValidationError as error:
-        raise ValidationError({"phone": error.messages}) from None
-    if pii.digest("phone", phone) == member.phone_digest:
-        raise ValidationError(
-            {"phone": _("An emergency contact cannot have the member's own number.")}
-        )
+    phone = emergency_contact_phone_clean(member=member, phone=phone)
 
     contact = EmergencyContact(
         member=member,
