@@ -343,8 +343,10 @@ class MemberAdmin(ScopedAdmin):
             joined_on=form.cleaned_data["joined_on"],
             by=request.user,
         )
+        # The form's object never saw the protected fields; show the stored row
+        # (history entry and success message name the member by masked ID).
         obj.pk = member.pk
-        obj.user = member.user
+        obj.refresh_from_db()
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Member], search_term: str

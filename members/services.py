@@ -8,7 +8,7 @@ a message in the user's language; the admin, the pages and the API show it.
 import logging
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
@@ -386,7 +386,10 @@ def blacklist_lift(
     entry = BlacklistEntry.objects.select_for_update().get(pk=entry.pk)
     blockers = blacklist_lift_blockers(entry=entry, rule=BlacklistRule.current(), on=on)
     if blockers:
-        raise ValidationError(blockers, code="lift_refused")
+        # A list's items lose the code given beside it; give it to each one.
+        raise ValidationError(
+            [ValidationError(blocker, code="lift_refused") for blocker in blockers]
+        )
 
     member = _locked(entry.member)
     before = member.status
@@ -451,12 +454,15 @@ def guarantor_tie_create(
         "consent_evidence",
         _("Record how the guarantor gave consent."),
     )
+    # Round to the fen (half up) before checking, so the amount checked is
+    # the amount stored: 0.004 would otherwise pass as positive and be 0.00.
+    amount = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     guarantor_tie_check(guarantor=guarantor, borrower=borrower, amount=amount)
 
     tie = GuarantorTie.objects.create(
         guarantor=guarantor,
         borrower=borrower,
-        amount=amount.quantize(Decimal("0.01")),
+        amount=amount,
         consented_at=consented_at,
         consent_evidence=consent_evidence,
         created_by=_actor(by),

@@ -5,6 +5,7 @@ attach the error to the field it concerns.
 """
 
 import re
+import unicodedata
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -49,9 +50,15 @@ def national_id_birth_date(value: str) -> date | None:
         return None
 
 
+def _typed(value: str) -> str:
+    """What the user meant: full-width characters from Chinese input methods
+    become ASCII, and spaces typed to group the digits are dropped."""
+    return re.sub(r"\s", "", unicodedata.normalize("NFKC", value))
+
+
 def validate_national_id(value: str, *, today: date) -> str:
     """Normalise and check an 18-character resident identity number."""
-    normalised = value.strip().upper()
+    normalised = _typed(value).upper()
     if not _NATIONAL_ID_SHAPE.match(normalised):
         raise ValidationError(
             _("A national ID number has 18 characters: 17 digits, then a digit or X."),
@@ -78,7 +85,7 @@ def validate_national_id(value: str, *, today: date) -> str:
 
 def normalise_mobile(value: str) -> str:
     """Normalise and check a mainland China mobile number (11 digits)."""
-    digits = re.sub(r"[\s\-()]", "", value.strip())
+    digits = re.sub(r"[\-()]", "", _typed(value))
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("0086"):

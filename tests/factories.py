@@ -24,6 +24,16 @@ def national_id(born: date = date(1990, 5, 17), region: str = "110105") -> str:
     return first_17 + national_id_check_character(first_17)
 
 
+def national_id_ending_in_x(
+    born: date = date(1990, 5, 17), region: str = "110105"
+) -> str:
+    """A valid, unique-per-call national ID number whose check character is X."""
+    while True:
+        first_17 = f"{region}{born:%Y%m%d}{next(_serial) % 1000:03d}"
+        if national_id_check_character(first_17) == "X":
+            return first_17 + "X"
+
+
 def mobile() -> str:
     """A valid, unique-per-call mainland mobile number."""
     return f"139{next(_serial) % 10**8:08d}"
