@@ -220,15 +220,23 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {
+        "redact": {"()": "config.logging.RedactPersonalData"},
+    },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": "plain",
+            "filters": ["redact"],
         },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    # Django's own loggers write through the same redacting handler, replacing
+    # the default console handlers (runserver's request lines included).
     "loggers": {
+        "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
     },
 }
