@@ -68,7 +68,17 @@ class ScopedAdmin(admin.ModelAdmin[Any]):
         )
 
 
-class BranchMemberInline(admin.TabularInline[Member, Branch]):
+class ReadOnlyInline(admin.TabularInline[Any, Any]):
+    """Rows shown on a parent's page; they change through services only."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class BranchMemberInline(ReadOnlyInline):
     model = Member
     readonly_fields = (
         "real_name",
@@ -78,13 +88,8 @@ class BranchMemberInline(admin.TabularInline[Member, Branch]):
         "joined_on",
     )
     fields = readonly_fields
-    extra = 0
-    can_delete = False
     show_change_link = True
     verbose_name_plural = _("members and their standing")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Branch)
@@ -179,7 +184,7 @@ class MemberAddForm(forms.ModelForm[Member]):
         return cleaned
 
 
-class MemberEventInline(admin.TabularInline[MemberEvent, Member]):
+class MemberEventInline(ReadOnlyInline):
     model = MemberEvent
     readonly_fields = (
         "at",
@@ -190,14 +195,9 @@ class MemberEventInline(admin.TabularInline[MemberEvent, Member]):
         "actor",
     )
     fields = readonly_fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
-class MemberBlacklistInline(admin.TabularInline[BlacklistEntry, Member]):
+class MemberBlacklistInline(ReadOnlyInline):
     model = BlacklistEntry
     readonly_fields = (
         "blacklisted_on",
@@ -207,15 +207,10 @@ class MemberBlacklistInline(admin.TabularInline[BlacklistEntry, Member]):
         "lifted_on",
     )
     fields = readonly_fields
-    extra = 0
-    can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-
-class EmergencyContactInline(admin.TabularInline[EmergencyContact, Member]):
+class EmergencyContactInline(ReadOnlyInline):
     model = EmergencyContact
     readonly_fields = (
         "name",
@@ -225,11 +220,6 @@ class EmergencyContactInline(admin.TabularInline[EmergencyContact, Member]):
         "withdrawn_at",
     )
     fields = readonly_fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _exact_identity_query(term: str) -> Q:
