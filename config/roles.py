@@ -32,6 +32,13 @@ _MEMBERS_READ = [
     "members.view_guarantortie",
 ]
 
+_CREDIT_READ = [
+    "credit.view_creditprofile",
+    "credit.view_creditscore",
+    "credit.view_limitchange",
+    "credit.view_creditflag",
+]
+
 ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
     StaffRole.BRANCH_LEADER: [
         *_MEMBERS_READ,
@@ -42,6 +49,7 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "members.change_guarantortie",
         "members.view_emergencycontact",
         "members.add_emergencycontact",
+        *_CREDIT_READ,
     ],
     StaffRole.RISK_OFFICER: [
         *_MEMBERS_READ,
@@ -63,22 +71,49 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "members.view_emergencycontact",
         "members.add_emergencycontact",
         "members.change_emergencycontact",
+        *_CREDIT_READ,
+        "credit.view_scoringpolicy",
+        "credit.add_scoringpolicy",
+        "credit.change_scoringpolicy",
+        "credit.approve_scoringpolicy",
+        "credit.view_policyband",
+        "credit.add_policyband",
+        "credit.change_policyband",
+        "credit.delete_policyband",
+        "credit.view_gradeband",
+        "credit.add_gradeband",
+        "credit.change_gradeband",
+        "credit.delete_gradeband",
+        "credit.change_creditprofile",
+        "credit.view_repaymentevent",
+        "credit.view_bureaureport",
+        "credit.add_bureaureport",
+        "credit.clear_creditflag",
     ],
     StaffRole.COLLECTOR: [
         "members.view_branch",
         "members.view_member",
         "members.view_guarantortie",
         "members.view_emergencycontact",
+        "credit.view_creditprofile",
     ],
     StaffRole.FINANCE: [
         *_MEMBERS_READ,
         "members.change_blacklistentry",
+        "credit.view_creditprofile",
+        "credit.view_limitchange",
     ],
     StaffRole.AUDITOR: [
         *_MEMBERS_READ,
         "members.view_all_branches",
         "members.view_blacklistrule",
         "members.view_emergencycontact",
+        *_CREDIT_READ,
+        "credit.view_scoringpolicy",
+        "credit.view_policyband",
+        "credit.view_gradeband",
+        "credit.view_repaymentevent",
+        "credit.view_bureaureport",
     ],
 }
 
