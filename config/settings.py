@@ -10,6 +10,7 @@ from pathlib import Path
 
 import django_stubs_ext
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -80,6 +81,7 @@ INSTALLED_APPS = [
     "loans",
     "collection",
     "risk",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -212,6 +214,12 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BEAT_SCHEDULE = {
+    "credit-rescore-stale": {
+        "task": "credit.tasks.credit_rescore_stale",
+        "schedule": crontab(hour=2, minute=30),
+    },
+}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -4,11 +4,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from config.health import healthz
-from members.api import BranchViewSet, MemberViewSet
+from credit.api import CreditMemberViewSet
+from members.api import BranchViewSet
 
 router = DefaultRouter()
 router.register("branches", BranchViewSet, basename="branch")
-router.register("members", MemberViewSet, basename="member")
+# Credit extends the member resource: verifying scores, blacklisting zeroes.
+router.register("members", CreditMemberViewSet, basename="member")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -21,5 +23,5 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="schema"),
         name="swagger-ui",
     ),
-    path("", include("members.urls")),
+    path("", include("portal.urls")),
 ]

@@ -35,6 +35,7 @@ class Input(models.TextChoices):
     KYC_VERIFIED = "kyc_verified", _("KYC verified (1 yes, 0 no)")
     TENURE_MONTHS = "tenure_months", _("Months in the branch")
     ON_TIME_SHARE = "on_time_share", _("Share of installments paid on time")
+    LATE_INSTALLMENTS = "late_installments", _("Installments paid late, 12 months")
     WORST_DAYS_PAST_DUE = "worst_days_past_due", _("Worst days past due, 12 months")
     LOANS_REPAID = "loans_repaid", _("Loans repaid")
     UTILISATION = "utilisation", _("Outstanding principal against limit")
@@ -52,6 +53,7 @@ INPUT_DIMENSION: dict[str, Dimension] = {
     Input.KYC_VERIFIED: Dimension.IDENTITY,
     Input.TENURE_MONTHS: Dimension.IDENTITY,
     Input.ON_TIME_SHARE: Dimension.REPAYMENT,
+    Input.LATE_INSTALLMENTS: Dimension.REPAYMENT,
     Input.WORST_DAYS_PAST_DUE: Dimension.REPAYMENT,
     Input.LOANS_REPAID: Dimension.REPAYMENT,
     Input.UTILISATION: Dimension.INDEBTEDNESS,

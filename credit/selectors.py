@@ -134,6 +134,7 @@ def score_inputs(members: Sequence[Member], *, on: date) -> dict[int, dict[str, 
             Input.ON_TIME_SHARE: _ratio(
                 Decimal(events.get("on_time") or 0), Decimal(installments)
             ),
+            Input.LATE_INSTALLMENTS: Decimal(events.get("late") or 0),
             Input.WORST_DAYS_PAST_DUE: Decimal(events.get("worst") or 0),
             Input.LOANS_REPAID: Decimal(events.get("repaid") or 0),
             Input.UTILISATION: (
@@ -172,4 +173,13 @@ def stale_member_ids(*, on: date) -> list[int]:
         )
         .order_by("pk")
         .values_list("pk", flat=True)
+    )
+
+
+def profile_with_score(member: Member) -> CreditProfile | None:
+    """The member's profile with its latest score and that score's policy."""
+    return (
+        CreditProfile.objects.select_related("latest_score__policy")
+        .filter(member=member)
+        .first()
     )

@@ -176,7 +176,7 @@ class MemberViewSet(
     @extend_schema(request=None, responses=MemberSerializer)
     @action(detail=True, methods=["post"])
     def verify(self, request: Request, pk: str | None = None) -> Response:
-        member = services.member_verify_kyc(member=self.get_object(), by=request.user)
+        member = self.perform_verify(self.get_object())
         return Response(MemberSerializer(member).data)
 
     @extend_schema(request=ReasonSerializer, responses=MemberSerializer)
@@ -196,12 +196,7 @@ class MemberViewSet(
     def blacklist(self, request: Request, pk: str | None = None) -> Response:
         incoming = BlacklistSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        entry = services.member_blacklist(
-            member=self.get_object(),
-            on=timezone.localdate(),
-            by=request.user,
-            **incoming.validated_data,
-        )
+        entry = self.perform_blacklist(self.get_object(), incoming.validated_data)
         return Response(MemberSerializer(entry.member).data)
 
     @extend_schema(request=ReasonSerializer, responses=MemberSerializer)
@@ -216,10 +211,22 @@ class MemberViewSet(
                 {"detail": _("This member is not blacklisted.")},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        entry = services.blacklist_lift(
-            entry=entry,
-            on=timezone.localdate(),
-            by=request.user,
-            reason=incoming.validated_data["reason"],
-        )
+        entry = self.perform_lift(entry, incoming.validated_data["reason"])
         return Response(MemberSerializer(entry.member).data)
+
+    # The operations behind the actions. Apps above members that must react
+    # to them (credit scores a verified member) subclass this view set and
+    # call their own service, which calls the members service in turn.
+
+    def perform_verify(self, member: Member) -> Member:
+        return services.member_verify_kyc(member=member, by=self.request.user)
+
+    def perform_blacklist(self, member: Member, data: dict[str, Any]) -> BlacklistEntry:
+        return services.member_blacklist(
+            member=member, on=timezone.localdate(), by=self.request.user, **data
+        )
+
+    def perform_lift(self, entry: BlacklistEntry, reason: str) -> BlacklistEntry:
+        return services.blacklist_lift(
+            entry=entry, on=timezone.localdate(), by=self.request.user, reason=reason
+        )

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection
+from rest_framework.test import APIClient
+
+from config.roles import StaffRole
+from members.models import Branch
+from tests.factories import BranchFactory, staff_user
 
 
 def _redis_reachable() -> bool:
@@ -51,3 +57,42 @@ def _real_services(request: pytest.FixtureRequest) -> None:
 def _fast_password_hashing(settings: Any) -> None:
     """Production's PBKDF2 costs 0.4 s a password; tests need no such cost."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# People and places most tests need.
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def branch() -> Branch:
+    return BranchFactory()
+
+
+@pytest.fixture
+def other_branch() -> Branch:
+    return BranchFactory()
+
+
+@pytest.fixture
+def risk_officer() -> User:
+    return staff_user(StaffRole.RISK_OFFICER)
+
+
+@pytest.fixture
+def leader(branch: Branch) -> User:
+    """A branch leader working `branch` only."""
+    return staff_user(StaffRole.BRANCH_LEADER, branches=(branch,))
+
+
+@pytest.fixture
+def collector(branch: Branch) -> User:
+    return staff_user(StaffRole.COLLECTOR, branches=(branch,))
+
+
+@pytest.fixture
+def auditor() -> User:
+    return staff_user(StaffRole.AUDITOR)

@@ -8,9 +8,11 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from members.forms import PhoneSignInForm
+from credit.explain import score_reasons
+from credit.selectors import profile_with_score
 from members.models import Member
 from members.selectors import member_borrowing_blockers
+from portal.forms import PhoneSignInForm
 
 
 class SignInView(auth_views.LoginView):
@@ -27,8 +29,13 @@ class SignOutView(auth_views.LogoutView):
 def home(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)
     member = Member.objects.select_related("branch").filter(user=user).first()
+    profile = profile_with_score(member) if member else None
+    latest = profile.latest_score if profile else None
     context = {
         "member": member,
         "blockers": member_borrowing_blockers(member) if member else [],
+        "profile": profile,
+        "score": latest,
+        "reasons": score_reasons(latest) if latest else [],
     }
     return render(request, "pages/home.html", context)
