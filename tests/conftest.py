@@ -6,6 +6,7 @@ fails the run instead, so CI cannot pass without them.
 """
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -96,3 +97,17 @@ def collector(branch: Branch) -> User:
 @pytest.fixture
 def auditor() -> User:
     return staff_user(StaffRole.AUDITOR)
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tasks run in-process, unless a test is about the real broker."""
+    from config.celery import app
+
+    if request.node.get_closest_marker("redis") is not None:
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

@@ -55,7 +55,7 @@ def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - fixed arguments, our own interpreter
+    return subprocess.run(
         [sys.executable, *args],
         cwd=REPO,
         env=env,
