@@ -457,6 +457,8 @@ def _positive(amount: Decimal) -> Decimal:
 def credit_hold(*, member: Member, amount: Decimal) -> CreditProfile:
     """Reserve part of the available limit for an application."""
     amount = _positive(amount)
+    # Judge the member as stored now, not as the caller last saw them.
+    member = Member.objects.select_related("branch").get(pk=member.pk)
     blockers = member_borrowing_blockers(member)
     if blockers:
         raise ValidationError(blockers, code="cannot_borrow")
