@@ -4,7 +4,8 @@ Runs once: when the demo branches exist it changes nothing and only prints
 the sign-in details again. The passwords are public and for the demo only.
 """
 
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from config.roles import StaffRole
+from credit import services as credit_services
+from credit.models import CreditScore
 from members import services
 from members.models import BlacklistEntry, Branch, Member
 from members.validators import national_id_check_character
@@ -89,7 +92,9 @@ class Command(BaseCommand):
                 password=BORROWER_PASSWORD,
             )
             if kyc == "verified":
-                services.member_verify_kyc(member=member, by=admin)
+                member = credit_services.member_verify_kyc_and_score(
+                    member=member, by=admin, on=today
+                )
             elif kyc == "rejected":
                 services.member_reject_kyc(
                     member=member, by=admin, reason="身份证照片模糊，请重新上传"
@@ -99,7 +104,7 @@ class Command(BaseCommand):
                     member=member, role=Member.BranchRole.LEADER, by=admin
                 )
             elif extra == "blacklisted":
-                services.member_blacklist(
+                credit_services.member_blacklist_and_zero_limit(
                     member=member,
                     reason="借款逾期超过90天",
                     source=BlacklistEntry.Source.LOAN,
@@ -107,6 +112,8 @@ class Command(BaseCommand):
                     on=today,
                     by=admin,
                 )
+
+        self._credit_history(today)
 
         for username, role, _scope in STAFF[1:]:
             user = User.objects.create_user(
@@ -116,6 +123,40 @@ class Command(BaseCommand):
         User.objects.get(username="leader").staffed_branches.add(branches[0])
         User.objects.get(username="collector").staffed_branches.add(*branches[:2])
         User.objects.get(username="finance").staffed_branches.add(*branches)
+
+    def _credit_history(self, today: date) -> None:
+        """Some behaviour to explain: late installments, a bureau mismatch."""
+        late_payer = Member.objects.get(real_name="李秀英")
+        for number, late_days in ((1, 0), (2, 6), (3, 12)):
+            due = date(2026, 8 + number, 10)
+            credit_services.credit_installment_paid(
+                member=late_payer,
+                loan_reference="DEMO-LOAN-0002",
+                number=number,
+                due_on=due,
+                paid_on=due + timedelta(days=late_days),
+            )
+        credit_services.credit_score_member(
+            member=late_payer, on=today, trigger=CreditScore.Trigger.MANUAL
+        )
+
+        declared = Member.objects.get(real_name="周丽")
+        credit_services.credit_declare_income(
+            member=declared, monthly_income=Decimal("8000.00")
+        )
+        credit_services.bureau_report_receive(
+            member=declared,
+            source="百行征信",
+            reported_on=today,
+            reported_name=declared.real_name,
+            reported_national_id=declared.national_id,
+            monthly_income=Decimal("4500.00"),
+            external_overdue_count=1,
+            external_debt=Decimal("12000.00"),
+            inquiries_90d=4,
+            raw={"demo": True},
+            by=None,
+        )
 
     def _print_sign_ins(self) -> None:
         self.stdout.write("\nBack-office  http://127.0.0.1:8000/admin/")
