@@ -166,9 +166,10 @@ class CreditMemberViewSet(MemberViewSet):
         incoming = BureauReportInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = dict(incoming.validated_data)
-        data.setdefault("reported_on", timezone.localdate())
+        today = timezone.localdate()
+        data.setdefault("reported_on", today)
         report = services.bureau_report_receive(
-            member=self.get_object(), by=request.user, **data
+            member=self.get_object(), by=request.user, on=today, **data
         )
         return Response(
             BureauReportSerializer(report).data, status=status.HTTP_201_CREATED

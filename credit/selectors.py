@@ -64,9 +64,11 @@ def score_inputs(members: Sequence[Member], *, on: date) -> dict[int, dict[str, 
     since = on - timedelta(days=HISTORY_DAYS)
     profiles = {p.member_id: p for p in CreditProfile.objects.filter(member_id__in=ids)}
 
+    # Nothing after `on` counts, so a back-dated score sees what was known then.
+    known = RepaymentEvent.objects.filter(member_id__in=ids, occurred_on__lte=on)
     history = {
         row["member_id"]: row
-        for row in RepaymentEvent.objects.filter(member_id__in=ids)
+        for row in known
         .values("member_id")
         .annotate(
             on_time=Count(
@@ -107,6 +109,7 @@ def score_inputs(members: Sequence[Member], *, on: date) -> dict[int, dict[str, 
             member_id__in=tied,
             kind=RepaymentEvent.Kind.LOAN_DEFAULTED,
             occurred_on__gt=since,
+            occurred_on__lte=on,
         )
         .values("member_id")
         .annotate(n=Count("id"))
@@ -114,7 +117,9 @@ def score_inputs(members: Sequence[Member], *, on: date) -> dict[int, dict[str, 
     )
 
     latest_report: dict[int, BureauReport] = {}
-    for newer_first in BureauReport.objects.filter(member_id__in=ids).order_by(
+    for newer_first in BureauReport.objects.filter(
+        member_id__in=ids, reported_on__lte=on
+    ).order_by(
         "member_id", "-reported_on", "-id"
     ):
         latest_report.setdefault(newer_first.member_id, newer_first)

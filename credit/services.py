@@ -297,7 +297,7 @@ def credit_installment_paid(
         loan_reference=loan_reference,
         occurred_on=paid_on,
         days_past_due=late_days,
-        dedupe_key=f"{loan_reference}:installment:{number}",
+        dedupe_key=f"{member.pk}:{loan_reference}:installment:{number}",
     )
 
 
@@ -312,7 +312,7 @@ def credit_loan_overdue(
         loan_reference=loan_reference,
         occurred_on=on,
         days_past_due=days_past_due,
-        dedupe_key=f"{loan_reference}:overdue:{on.isoformat()}",
+        dedupe_key=f"{member.pk}:{loan_reference}:overdue:{on.isoformat()}",
     ):
         return
     _change(
@@ -379,7 +379,7 @@ def credit_loan_repaid(
         loan_reference=loan_reference,
         occurred_on=on,
         on_time=on_time,
-        dedupe_key=f"{loan_reference}:repaid",
+        dedupe_key=f"{member.pk}:{loan_reference}:repaid",
     ):
         return
     credit_score = credit_score_member(
@@ -391,6 +391,10 @@ def credit_loan_repaid(
     if _on_time_run(member) < policy.graduation_run:
         return
     profile = _locked_profile(member)
+    # No raise while borrowing is frozen (an overdue loan, a blacklisting):
+    # a blacklisted member's limit stays at zero until the entry is lifted.
+    if profile.frozen or profile.member.status == Member.Status.BLACKLISTED:
+        return
     raised = min(profile.limit + policy.graduation_step, credit_score.ceiling)
     if raised > profile.limit:
         _change(
@@ -410,7 +414,7 @@ def credit_loan_defaulted(*, member: Member, loan_reference: str, on: date) -> N
         kind=RepaymentEvent.Kind.LOAN_DEFAULTED,
         loan_reference=loan_reference,
         occurred_on=on,
-        dedupe_key=f"{loan_reference}:defaulted",
+        dedupe_key=f"{member.pk}:{loan_reference}:defaulted",
     ):
         return
     policy = policy_in_force()
@@ -421,7 +425,10 @@ def credit_loan_defaulted(*, member: Member, loan_reference: str, on: date) -> N
             borrower=member, status=GuarantorTie.Status.ACTIVE
         ).values_list("guarantor_id", flat=True)
     )
-    others = Member.objects.filter(branch_id=member.branch_id).exclude(pk=member.pk)
+    # Only members who have a limit can have it cut.
+    others = Member.objects.filter(
+        branch_id=member.branch_id, credit_profile__isnull=False
+    ).exclude(pk=member.pk)
     reason = _("Loan %(loan)s defaulted.") % {"loan": loan_reference}
     for other in others:
         is_guarantor = other.pk in guarantor_ids
@@ -461,7 +468,10 @@ def credit_hold(*, member: Member, amount: Decimal) -> CreditProfile:
     member = Member.objects.select_related("branch").get(pk=member.pk)
     blockers = member_borrowing_blockers(member)
     if blockers:
-        raise ValidationError(blockers, code="cannot_borrow")
+        # A list's items lose the code given beside it; give it to each one.
+        raise ValidationError(
+            [ValidationError(blocker, code="cannot_borrow") for blocker in blockers]
+        )
     profile = _locked_profile(member)
     if profile.frozen:
         raise ValidationError(
@@ -603,6 +613,7 @@ def bureau_report_receive(
     inquiries_90d: int,
     raw: Any,
     by: Actor,
+    on: date,
 ) -> BureauReport:
     """Store a bureau report, raise a flag for each mismatch, and rescore."""
     errors = {}
@@ -640,7 +651,7 @@ def bureau_report_receive(
     )
     if policy is not None and member.kyc_status == Member.KycStatus.VERIFIED:
         credit_score_member(
-            member=member, on=reported_on, trigger=CreditScore.Trigger.BUREAU_REPORT
+            member=member, on=on, trigger=CreditScore.Trigger.BUREAU_REPORT
         )
 
     logger.info("Member %s: bureau report %s received", member.pk, report.pk)
@@ -740,7 +751,9 @@ def scoring_policy_approve(
     if policy.status != ScoringPolicy.Status.DRAFT:
         raise ValidationError(_("Only a draft can be approved."))
     approver = _user(by)
-    if approver is not None and policy.created_by_id == approver.pk:
+    if approver is None:
+        raise ValidationError(_("A policy is approved by a named user."))
+    if policy.created_by_id == approver.pk:
         raise ValidationError(
             _("A policy must be approved by someone other than who drafted it.")
         )

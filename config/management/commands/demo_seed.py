@@ -156,6 +156,7 @@ class Command(BaseCommand):
             inquiries_90d=4,
             raw={"demo": True},
             by=None,
+            on=today,
         )
 
     def _print_sign_ins(self) -> None:
