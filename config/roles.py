@@ -75,6 +75,7 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "credit.view_scoringpolicy",
         "credit.add_scoringpolicy",
         "credit.change_scoringpolicy",
+        "credit.delete_scoringpolicy",
         "credit.approve_scoringpolicy",
         "credit.view_policyband",
         "credit.add_policyband",

@@ -68,9 +68,7 @@ def score_inputs(members: Sequence[Member], *, on: date) -> dict[int, dict[str, 
     known = RepaymentEvent.objects.filter(member_id__in=ids, occurred_on__lte=on)
     history = {
         row["member_id"]: row
-        for row in known
-        .values("member_id")
-        .annotate(
+        for row in known.values("member_id").annotate(
             on_time=Count(
                 "id",
                 filter=Q(
@@ -119,9 +117,7 @@ def score_inputs(members: Sequence[Member], *, on: date) -> dict[int, dict[str, 
     latest_report: dict[int, BureauReport] = {}
     for newer_first in BureauReport.objects.filter(
         member_id__in=ids, reported_on__lte=on
-    ).order_by(
-        "member_id", "-reported_on", "-id"
-    ):
+    ).order_by("member_id", "-reported_on", "-id"):
         latest_report.setdefault(newer_first.member_id, newer_first)
 
     result: dict[int, dict[str, Value]] = {}
