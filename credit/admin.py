@@ -8,36 +8,32 @@ Members cannot import credit, so credit takes over the member admin's
 verify and blacklist actions here, to score or zero the limit as well.
 """
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import label_for_field
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format, number_format
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
-from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.money import yuan
 from credit import services
+from credit.compare import POLICY_SETTINGS, plain_number, policy_comparison
 from credit.models import (
-    INPUT_DIMENSION,
     BureauReport,
     CreditFlag,
     CreditProfile,
     CreditScore,
     Dimension,
-    Grade,
     GradeBand,
     Input,
     LimitChange,
@@ -56,18 +52,6 @@ from members.admin import (
 )
 from members.models import BlacklistEntry, Member
 
-# A policy's settings, in the order the admin and the comparison show them.
-POLICY_SETTINGS = (
-    "review_days",
-    "initial_limit",
-    "graduation_step",
-    "graduation_run",
-    "max_single_loan",
-    "guarantor_cut",
-    "branch_cut",
-    "income_tolerance",
-)
-MONEY_SETTINGS = {"initial_limit", "graduation_step", "max_single_loan"}
 POLICY_RECORD = (
     "version",
     "status",
@@ -78,21 +62,6 @@ POLICY_RECORD = (
     "approved_by",
     "approved_at",
 )
-
-
-def _yuan(amount: Decimal) -> str:
-    return "¥" + number_format(amount, 2, force_grouping=True)
-
-
-def _plain(value: Decimal | str | None) -> str:
-    """A stored number without its trailing zeros: 0.9500 reads 0.95."""
-    if value is None:
-        return gettext("no data")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        return str(value)
-    return format(number.normalize(), "f")
 
 
 def _is_draft(policy: ScoringPolicy | None) -> bool:
@@ -119,7 +88,7 @@ def factor_table(credit_score: CreditScore | None) -> str:
                     "",
                     "<div>{}: {}</div>",
                     (
-                        (inputs.get(name, name), _plain(value))
+                        (inputs.get(name, name), plain_number(value))
                         for name, value in factor["inputs"].items()
                     ),
                 ),
@@ -131,7 +100,7 @@ def factor_table(credit_score: CreditScore | None) -> str:
         "grade %(grade)s, ceiling %(ceiling)s, policy v%(version)d, as of %(date)s"
     ) % {
         "grade": credit_score.grade,
-        "ceiling": _yuan(credit_score.ceiling),
+        "ceiling": yuan(credit_score.ceiling),
         "version": credit_score.policy.version,
         "date": date_format(credit_score.as_of, "DATE_FORMAT"),
     }
@@ -183,125 +152,6 @@ class PolicyBandInline(DraftRowsInline):
 class GradeBandInline(DraftRowsInline):
     model = GradeBand
     fields = ["grade", "min_points", "ceiling"]
-
-
-@dataclass(frozen=True)
-class Line:
-    text: str
-    changed: bool
-
-
-@dataclass(frozen=True)
-class Row:
-    label: str
-    a: tuple[Line, ...]
-    b: tuple[Line, ...]
-
-    @property
-    def differs(self) -> bool:
-        return [line.text for line in self.a] != [line.text for line in self.b]
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    rows: tuple[Row, ...]
-
-
-def _row(label: str, a: list[str], b: list[str]) -> Row:
-    """A row of the comparison; a line missing on the other side is marked."""
-    return Row(
-        label=label,
-        a=tuple(Line(text, text not in b) for text in a),
-        b=tuple(Line(text, text not in a) for text in b),
-    )
-
-
-def _setting_text(policy: ScoringPolicy, name: str) -> str:
-    value = getattr(policy, name)
-    return _yuan(value) if name in MONEY_SETTINGS else str(value)
-
-
-def _band_text(band: PolicyBand) -> str:
-    values = {
-        "lower": _plain(band.lower),
-        "upper": _plain(band.upper),
-        "points": band.points,
-    }
-    if band.when_missing:
-        text = gettext("no value: %(points)d points")
-    elif band.lower is not None and band.upper is not None:
-        text = gettext("%(lower)s to under %(upper)s: %(points)d points")
-    elif band.lower is not None:
-        text = gettext("%(lower)s or more: %(points)d points")
-    elif band.upper is not None:
-        text = gettext("under %(upper)s: %(points)d points")
-    else:
-        text = gettext("any value: %(points)d points")
-    return text % values
-
-
-def _band_lines(bands: Iterable[PolicyBand], name: str) -> list[str]:
-    mine = [band for band in bands if band.input == name]
-    mine.sort(
-        key=lambda band: (
-            not band.when_missing,
-            band.lower is not None,
-            band.lower or 0,
-            band.upper is None,
-            band.upper or 0,
-        )
-    )
-    return [_band_text(band) for band in mine]
-
-
-def policy_comparison(a: ScoringPolicy, b: ScoringPolicy) -> list[Section]:
-    """Two versions side by side: settings, each input's bands, each grade."""
-    settings_rows = tuple(
-        _row(
-            capfirst(label_for_field(name, ScoringPolicy, return_attr=False)),
-            [_setting_text(a, name)],
-            [_setting_text(b, name)],
-        )
-        for name in POLICY_SETTINGS
-    )
-    sections = [Section(gettext("Settings"), settings_rows)]
-
-    bands_a, bands_b = list(a.bands.all()), list(b.bands.all())
-    for dimension in Dimension:
-        names = [name for name in Input if INPUT_DIMENSION[name] == dimension]
-        rows = tuple(
-            _row(
-                str(name.label),
-                _band_lines(bands_a, name),
-                _band_lines(bands_b, name),
-            )
-            for name in names
-        )
-        title = gettext("Points: %(dimension)s") % {"dimension": dimension.label}
-        sections.append(Section(title, rows))
-
-    grades_a = {cut.grade: cut for cut in a.grades.all()}
-    grades_b = {cut.grade: cut for cut in b.grades.all()}
-    grade_rows: list[Row] = []
-    for grade in Grade.values:
-        cut_a, cut_b = grades_a.get(grade), grades_b.get(grade)
-        grade_rows.append(
-            _row(
-                gettext("Grade %(grade)s: from points") % {"grade": grade},
-                [str(cut_a.min_points)] if cut_a else [],
-                [str(cut_b.min_points)] if cut_b else [],
-            )
-        )
-        grade_rows.append(
-            _row(
-                gettext("Grade %(grade)s: limit ceiling") % {"grade": grade},
-                [_yuan(cut_a.ceiling)] if cut_a else [],
-                [_yuan(cut_b.ceiling)] if cut_b else [],
-            )
-        )
-    sections.append(Section(gettext("Grades"), tuple(grade_rows)))
-    return sections
 
 
 @admin.register(ScoringPolicy)
@@ -974,8 +824,8 @@ class CreditMemberAdmin(MemberAdmin):
             else gettext("no")
         )
         rows = [
-            (gettext("Limit"), _yuan(profile.limit)),
-            (gettext("Available"), _yuan(profile.available)),
+            (gettext("Limit"), yuan(profile.limit)),
+            (gettext("Available"), yuan(profile.available)),
             (
                 gettext("Grade"),
                 f"{credit_score.grade} · {credit_score.total}" if credit_score else "—",

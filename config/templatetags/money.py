@@ -1,16 +1,8 @@
 """`{{ amount|yuan }}` shows money as ¥1,234.56 in every language."""
 
-from decimal import ROUND_HALF_UP, Decimal
-
 from django import template
 
+from config.money import yuan
+
 register = template.Library()
-
-
-@register.filter
-def yuan(amount: Decimal | int | str | None) -> str:
-    if amount is None or amount == "":
-        return ""
-    value = Decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    sign = "-" if value < 0 else ""
-    return f"{sign}¥{abs(value):,.2f}"
+register.filter("yuan", yuan)
