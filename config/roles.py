@@ -39,6 +39,22 @@ _CREDIT_READ = [
     "credit.view_creditflag",
 ]
 
+_LOANS_READ = [
+    "loans.view_product",
+    "loans.view_loan",
+    "loans.view_installment",
+    "loans.view_repayment",
+    "loans.view_approval",
+    "loans.view_loantransition",
+]
+_LEDGER_READ = [
+    "loans.view_journalentry",
+    "loans.view_journalline",
+    "loans.view_businessday",
+    "loans.view_closestep",
+    "loans.view_writeoffrequest",
+]
+
 ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
     StaffRole.BRANCH_LEADER: [
         *_MEMBERS_READ,
@@ -50,6 +66,9 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "members.view_emergencycontact",
         "members.add_emergencycontact",
         *_CREDIT_READ,
+        *_LOANS_READ,
+        "loans.add_loan",
+        "loans.approve_level1",
     ],
     StaffRole.RISK_OFFICER: [
         *_MEMBERS_READ,
@@ -90,6 +109,14 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "credit.view_bureaureport",
         "credit.add_bureaureport",
         "credit.clear_creditflag",
+        *_LOANS_READ,
+        *_LEDGER_READ,
+        "loans.add_product",
+        "loans.change_product",
+        "loans.add_loan",
+        "loans.approve_level1",
+        "loans.approve_level2",
+        "loans.write_off_loan",
     ],
     StaffRole.COLLECTOR: [
         "members.view_branch",
@@ -97,12 +124,18 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "members.view_guarantortie",
         "members.view_emergencycontact",
         "credit.view_creditprofile",
+        *_LOANS_READ,
     ],
     StaffRole.FINANCE: [
         *_MEMBERS_READ,
         "members.change_blacklistentry",
         "credit.view_creditprofile",
         "credit.view_limitchange",
+        *_LOANS_READ,
+        *_LEDGER_READ,
+        "loans.disburse_loan",
+        "loans.add_repayment",
+        "loans.write_off_loan",
     ],
     StaffRole.AUDITOR: [
         *_MEMBERS_READ,
@@ -115,6 +148,8 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "credit.view_gradeband",
         "credit.view_repaymentevent",
         "credit.view_bureaureport",
+        *_LOANS_READ,
+        *_LEDGER_READ,
     ],
 }
 

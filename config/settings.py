@@ -215,11 +215,23 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULE = {
+    "loans-close-business-day": {
+        "task": "loans.tasks.loans_close_business_day",
+        "schedule": crontab(hour=23, minute=50),
+    },
     "credit-rescore-stale": {
         "task": "credit.tasks.credit_rescore_stale",
         "schedule": crontab(hour=2, minute=30),
     },
 }
+
+# The daily close: steps run in this order for each business date.
+CLOSE_STEPS = [
+    "loans.cob.interest_due",
+    "loans.cob.age",
+    "loans.cob.penalty",
+    "loans.cob.report_to_credit",
+]
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -1,0 +1,272 @@
+"""The loans app's steps of the daily close (close of business).
+
+Each step takes the business date and returns how many rows it touched. A
+step works on sets of rows in chunks, never a transaction or `save()` per
+loan, and is safe to run again: what it has done is marked (interest
+recognised, penalty accrued through the date), so a close killed midway
+resumes without doing anything twice. State moves ask the FSM graph for
+their legal sources and record a transition row per loan.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Min, QuerySet, Sum
+from django.utils.translation import gettext as _
+
+from credit import services as credit
+from loans import ledger
+from loans.models import (
+    ZERO,
+    Account,
+    Installment,
+    JournalEntry,
+    Loan,
+    LoanTransition,
+)
+from loans.schedule import fen
+from members.models import BlacklistEntry, Member
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 2000
+DAYS_A_YEAR = Decimal(365)
+
+
+def transition_graph(name: str) -> tuple[list[str], str]:
+    """The legal sources and the target of a transition, from the FSM."""
+    field = Loan._meta.get_field("state")
+    moves = [t for t in field.get_all_transitions(Loan) if t.name == name]
+    return sorted({str(t.source) for t in moves}), str(moves[0].target)
+
+
+def move_set(loans: QuerySet[Loan], name: str, *, on: date, reason: str) -> int:
+    """Move every loan of `loans` that may make transition `name`."""
+    sources, target = transition_graph(name)
+    moving = list(loans.filter(state__in=sources).values_list("pk", "state"))
+    for start in range(0, len(moving), CHUNK):
+        chunk = moving[start : start + CHUNK]
+        with transaction.atomic():
+            Loan.objects.filter(pk__in=[pk for pk, _ in chunk]).update(state=target)
+            LoanTransition.objects.bulk_create(
+                LoanTransition(
+                    loan_id=pk, source=source, target=target, on=on, reason=reason
+                )
+                for pk, source in chunk
+            )
+    return len(moving)
+
+
+def _id_chunks(queryset: QuerySet[Loan]) -> Iterator[list[int]]:
+    ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def interest_due(*, on: date) -> int:
+    """Interest of installments falling due becomes receivable income."""
+    count = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                Installment.objects.select_for_update()
+                .filter(
+                    loan__state__in=Loan.OPEN_STATES,
+                    due_date__lte=on,
+                    interest_recognised=False,
+                )
+                .order_by("pk")
+                .values_list("pk", "loan_id", "number", "interest", "paid_interest")[
+                    :CHUNK
+                ]
+            )
+            if not rows:
+                return count
+            ledger.post_many(
+                [
+                    ledger.Entry(
+                        loan_id,
+                        JournalEntry.Kind.INTEREST_DUE,
+                        on,
+                        f"{loan_id}:interest:{number}",
+                    )
+                    .debit(Account.INTEREST_RECEIVABLE, interest - paid)
+                    .credit(Account.INTEREST_INCOME, interest - paid)
+                    for _, loan_id, number, interest, paid in rows
+                    if interest > paid
+                ]
+            )
+            Installment.objects.filter(pk__in=[row[0] for row in rows]).update(
+                interest_recognised=True
+            )
+            count += len(rows)
+
+
+def age(*, on: date) -> int:
+    """Days past due for every open loan, then the state moves they imply."""
+    open_loans = Loan.objects.filter(state__in=Loan.OPEN_STATES)
+    for ids in _id_chunks(open_loans):
+        oldest = dict(
+            Installment.objects.filter(
+                loan_id__in=ids, due_date__lt=on, paid_on__isnull=True
+            )
+            .values("loan_id")
+            .annotate(oldest=Min("due_date"))
+            .values_list("loan_id", "oldest")
+        )
+        by_days: dict[int, list[int]] = defaultdict(list)
+        for loan_id in ids:
+            due = oldest.get(loan_id)
+            by_days[(on - due).days if due else 0].append(loan_id)
+        with transaction.atomic():
+            for days, loan_ids in by_days.items():
+                Loan.objects.filter(pk__in=loan_ids).exclude(days_past_due=days).update(
+                    days_past_due=days
+                )
+
+    moved = move_set(
+        open_loans.filter(days_past_due=0), "cure", on=on, reason=_("No arrears.")
+    )
+    moved += move_set(
+        open_loans.filter(days_past_due__gte=1),
+        "enter_grace",
+        on=on,
+        reason=_("Installment unpaid."),
+    )
+    moved += move_set(
+        open_loans.filter(days_past_due__gt=F("grace_days")),
+        "fall_overdue",
+        on=on,
+        reason=_("Past the grace days."),
+    )
+    moved += move_set(
+        open_loans.filter(days_past_due__gt=F("blacklist_days")),
+        "blacklist",
+        on=on,
+        reason=_("Past the blacklisting threshold."),
+    )
+    return moved
+
+
+def _penalties(
+    loan: Loan, installments: list[Installment], on: date
+) -> dict[int, Decimal]:
+    """Today's penalty per installment, within the loan's yearly cost cap."""
+    wanted = {
+        i.pk: fen((i.principal_due + i.interest_due) * loan.penalty_daily_rate)
+        for i in installments
+    }
+    days = (on - loan.disbursed_on).days + 1 if loan.disbursed_on else 1
+    cap = fen(loan.principal * loan.cost_cap * days / DAYS_A_YEAR)
+    charged = sum((i.interest + i.penalty for i in loan.installments.all()), ZERO)
+    room = max(ZERO, cap - charged)
+    granted: dict[int, Decimal] = {}
+    for installment in installments:
+        amount = min(wanted[installment.pk], room)
+        room -= amount
+        if amount:
+            granted[installment.pk] = amount
+    return granted
+
+
+def penalty(*, on: date) -> int:
+    """Penalty for `on` on the overdue amounts of loans past their grace."""
+    due = Loan.objects.filter(
+        state__in=[Loan.State.OVERDUE, Loan.State.BLACKLISTED]
+    ).exclude(penalty_through__gte=on)
+    count = 0
+    for ids in _id_chunks(due):
+        with transaction.atomic():
+            loans = list(
+                Loan.objects.select_for_update()
+                .filter(pk__in=ids)
+                .prefetch_related("installments")
+            )
+            changed: list[Installment] = []
+            entries = []
+            for loan in loans:
+                late = [
+                    i
+                    for i in loan.installments.all()
+                    if i.due_date < on and i.paid_on is None
+                ]
+                granted = _penalties(loan, late, on)
+                for installment in late:
+                    if installment.pk in granted:
+                        installment.penalty += granted[installment.pk]
+                        changed.append(installment)
+                total = sum(granted.values(), ZERO)
+                if total:
+                    entries.append(
+                        ledger.Entry(
+                            loan.pk,
+                            JournalEntry.Kind.PENALTY,
+                            on,
+                            f"{loan.pk}:penalty:{on}",
+                        )
+                        .debit(Account.PENALTY_RECEIVABLE, total)
+                        .credit(Account.PENALTY_INCOME, total)
+                    )
+            Installment.objects.bulk_update(changed, ["penalty"])
+            ledger.post_many(entries)
+            Loan.objects.filter(pk__in=ids).update(penalty_through=on)
+            count += len(entries)
+    return count
+
+
+def report_to_credit(*, on: date) -> int:
+    """Tell credit what the day's moves mean for the members' limits."""
+    count = 0
+    moves = LoanTransition.objects.filter(on=on, by__isnull=True).select_related(
+        "loan__member"
+    )
+    for move in moves.filter(target=Loan.State.OVERDUE):
+        loan = move.loan
+        credit.credit_loan_overdue(
+            member=loan.member,
+            loan_reference=loan.number,
+            on=on,
+            days_past_due=loan.days_past_due,
+        )
+        count += 1
+    for move in moves.filter(target=Loan.State.BLACKLISTED):
+        loan = move.loan
+        if loan.member.status == Member.Status.ACTIVE:
+            credit.member_blacklist_and_zero_limit(
+                member=loan.member,
+                reason=_("Loan %(loan)s is %(days)d days past due.")
+                % {"loan": loan.number, "days": loan.days_past_due},
+                source=BlacklistEntry.Source.LOAN,
+                source_reference=loan.number,
+                on=on,
+                by=None,
+            )
+        credit.credit_loan_defaulted(
+            member=loan.member, loan_reference=loan.number, on=on
+        )
+        count += 1
+
+    overdue = dict(
+        Installment.objects.filter(
+            loan__state__in=[Loan.State.OVERDUE, Loan.State.BLACKLISTED],
+            due_date__lt=on,
+            paid_on__isnull=True,
+        )
+        .values("loan__member_id")
+        .annotate(amount=Sum(F("principal") - F("paid_principal")))
+        .values_list("loan__member_id", "amount")
+    )
+    stale = set(
+        Member.objects.filter(credit_profile__overdue_principal__gt=0).values_list(
+            "pk", flat=True
+        )
+    )
+    for member in Member.objects.filter(pk__in=set(overdue) | stale):
+        credit.credit_set_overdue_principal(
+            member=member, amount=overdue.get(member.pk, ZERO)
+        )
+    return count
