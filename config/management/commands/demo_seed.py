@@ -1,27 +1,36 @@
-"""Loads the demo: branches, members in every KYC state, and staff users.
+"""Loads the demo: branches, members in every KYC state, staff users, and
+loans in every state, made by running real closes over past dates.
 
 Runs once: when the demo branches exist it changes nothing and only prints
 the sign-in details again. The passwords are public and for the demo only.
 """
 
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from config.roles import StaffRole
 from credit import services as credit_services
-from credit.models import CreditScore
+from loans import services as loan_services
+from loans.close import close_day
+from loans.models import Loan, Product, RepaymentMethod
+from loans.selectors import Payable, payable
 from members import services
-from members.models import BlacklistEntry, Branch, Member
+from members.models import Branch, Member
 from members.validators import national_id_check_character
 
 STAFF_PASSWORD = "demo-staff-2026"  # noqa: S105 (public demo password)
 BORROWER_PASSWORD = "demo-borrower-2026"  # noqa: S105 (public demo password)
+HISTORY_DAYS = 160
 
 BRANCHES = [
     ("朝阳一支部", "北京市朝阳区"),
@@ -29,17 +38,20 @@ BRANCHES = [
     ("武侯三支部", "四川省成都市武侯区"),
 ]
 
-# name, branch index, phone, KYC outcome, extra
+# name, branch index, phone, KYC outcome, role, what the demo does with them
 MEMBERS = [
-    ("王建国", 0, "13800000001", "verified", "leader"),
-    ("李秀英", 0, "13800000002", "verified", ""),
-    ("张伟", 0, "13800000003", "pending", ""),
-    ("刘洋", 0, "13800000004", "rejected", ""),
-    ("陈静", 1, "13800000005", "verified", "leader"),
-    ("杨磊", 1, "13800000006", "verified", "blacklisted"),
-    ("赵敏", 1, "13800000007", "pending", ""),
-    ("黄强", 2, "13800000008", "verified", "leader"),
-    ("周丽", 2, "13800000009", "verified", ""),
+    ("王建国", 0, "13800000001", "verified", "leader", "loan repaid early"),
+    ("李秀英", 0, "13800000002", "verified", "", "loan active, once late"),
+    ("张伟", 0, "13800000003", "pending", "", ""),
+    ("刘洋", 0, "13800000004", "rejected", "", ""),
+    ("陈静", 1, "13800000005", "verified", "leader", "loan in grace"),
+    ("杨磊", 1, "13800000006", "verified", "", "loan blacklisted"),
+    ("赵敏", 1, "13800000007", "pending", "", ""),
+    ("黄强", 2, "13800000008", "verified", "leader", "loan overdue"),
+    ("周丽", 2, "13800000009", "verified", "", "bureau mismatch flagged"),
+    ("孙悦", 0, "13800000010", "verified", "", "loan written off"),
+    ("吴刚", 1, "13800000011", "verified", "", "application waiting"),
+    ("郑爽", 2, "13800000012", "verified", "", "approved; one rejected, one cancelled"),
 ]
 
 STAFF = [
@@ -51,6 +63,8 @@ STAFF = [
     ("auditor", StaffRole.AUDITOR, "all branches, read-only"),
 ]
 
+Event = Callable[[date], None]
+
 
 def _demo_national_id(index: int) -> str:
     first_17 = f"11010519{80 + index:02d}0{(index % 9) + 1}15{index:03d}"
@@ -58,7 +72,7 @@ def _demo_national_id(index: int) -> str:
 
 
 class Command(BaseCommand):
-    help = "Load the demo branches, members and staff users (once)."
+    help = "Load the demo branches, members, staff users and loans (once)."
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEVELOPMENT:
@@ -66,90 +80,200 @@ class Command(BaseCommand):
         if Branch.objects.filter(name=BRANCHES[0][0]).exists():
             self.stdout.write("Demo data is already loaded.")
         else:
-            self._load()
+            self._load(today=timezone.localdate())
             self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self._print_sign_ins()
 
     @transaction.atomic
-    def _load(self) -> None:
-        today = date(2026, 12, 1)
+    def _load(self, *, today: date) -> None:
+        start = today - timedelta(days=HISTORY_DAYS)
+        self.admin = User.objects.create_superuser("admin", password=STAFF_PASSWORD)
         branches = [
             services.branch_create(
                 name=name, region=region, created_on=date(2025, 3, 1)
             )
             for name, region in BRANCHES
         ]
-        admin = User.objects.create_superuser("admin", password=STAFF_PASSWORD)
+        self.members = {
+            row[0]: self._member(index, row, branches, on=start)
+            for index, row in enumerate(MEMBERS)
+        }
+        self._staff(branches)
+        self._loans(start=start, today=today)
+        self._bureau_mismatch(today)
 
-        for index, (name, branch_index, phone, kyc, extra) in enumerate(MEMBERS):
-            member = services.member_register(
-                branch=branches[branch_index],
-                real_name=name,
-                national_id=_demo_national_id(index),
-                phone=phone,
-                joined_on=date(2025, 4, 1),
-                by=admin,
-                password=BORROWER_PASSWORD,
+    def _member(
+        self,
+        index: int,
+        row: tuple[str, int, str, str, str, str],
+        branches: list[Branch],
+        *,
+        on: date,
+    ) -> Member:
+        name, branch_index, phone, kyc, role, _story = row
+        member = services.member_register(
+            branch=branches[branch_index],
+            real_name=name,
+            national_id=_demo_national_id(index),
+            phone=phone,
+            joined_on=date(2025, 4, 1),
+            by=self.admin,
+            password=BORROWER_PASSWORD,
+        )
+        if kyc == "verified":
+            member = credit_services.member_verify_kyc_and_score(
+                member=member, by=self.admin, on=on
             )
-            if kyc == "verified":
-                member = credit_services.member_verify_kyc_and_score(
-                    member=member, by=admin, on=today
-                )
-            elif kyc == "rejected":
-                services.member_reject_kyc(
-                    member=member, by=admin, reason="身份证照片模糊，请重新上传"
-                )
-            if extra == "leader":
-                services.member_set_branch_role(
-                    member=member, role=Member.BranchRole.LEADER, by=admin
-                )
-            elif extra == "blacklisted":
-                credit_services.member_blacklist_and_zero_limit(
-                    member=member,
-                    reason="借款逾期超过90天",
-                    source=BlacklistEntry.Source.LOAN,
-                    source_reference="DEMO-LOAN-0001",
-                    on=today,
-                    by=admin,
-                )
+        elif kyc == "rejected":
+            services.member_reject_kyc(
+                member=member, by=self.admin, reason="身份证照片模糊，请重新上传"
+            )
+        if role == "leader":
+            services.member_set_branch_role(
+                member=member, role=Member.BranchRole.LEADER, by=self.admin
+            )
+        return member
 
-        self._credit_history(today)
-
+    def _staff(self, branches: list[Branch]) -> None:
         for username, role, _scope in STAFF[1:]:
             user = User.objects.create_user(
                 username, password=STAFF_PASSWORD, is_staff=True
             )
             user.groups.add(Group.objects.get(name=str(role)))
+        self.risk = User.objects.get(username="risk")
+        self.finance = User.objects.get(username="finance")
         User.objects.get(username="leader").staffed_branches.add(branches[0])
         User.objects.get(username="collector").staffed_branches.add(*branches[:2])
-        User.objects.get(username="finance").staffed_branches.add(*branches)
+        self.finance.staffed_branches.add(*branches)
 
-    def _credit_history(self, today: date) -> None:
-        """Some behaviour to explain: late installments, a bureau mismatch."""
-        late_payer = Member.objects.get(real_name="李秀英")
-        for number, late_days in ((1, 0), (2, 6), (3, 12)):
-            due = date(2026, 8 + number, 10)
-            credit_services.credit_installment_paid(
-                member=late_payer,
-                loan_reference="DEMO-LOAN-0002",
-                number=number,
-                due_on=due,
-                paid_on=due + timedelta(days=late_days),
-            )
-        credit_services.credit_score_member(
-            member=late_payer, on=today, trigger=CreditScore.Trigger.MANUAL
+    # Loans ---------------------------------------------------------------
+
+    def _loans(self, *, start: date, today: date) -> None:
+        """Schedule the loans' events by date, then live through the dates:
+        each day's events, then that day's close."""
+        self.product = Product.objects.create(
+            name="支部小额贷",
+            min_amount=Decimal("500.00"),
+            max_amount=Decimal("10000.00"),
+            terms=[3, 6, 12],
+            annual_rate=Decimal("0.1200"),
+            repayment_method=RepaymentMethod.EQUAL_INSTALLMENT,
+            second_approval_above=Decimal("5000.00"),
+        )
+        self.loans: dict[str, Loan] = {}
+        events: dict[date, list[Event]] = defaultdict(list)
+
+        def at(day: date, event: Event) -> None:
+            events[day].append(event)
+
+        month_ago = today - relativedelta(months=1)
+        self._disbursed(at, "王建国", start + timedelta(days=5), months=3)
+        at(start + timedelta(days=40), lambda d: self._repay_everything("王建国", d))
+
+        first_due = today - timedelta(days=100) + relativedelta(months=1)
+        self._disbursed(at, "李秀英", today - timedelta(days=100), months=6)
+        at(first_due - timedelta(days=1), lambda d: self._repay_late("李秀英", d))
+        second_due = today - timedelta(days=100) + relativedelta(months=2)
+        at(second_due + timedelta(days=5), lambda d: self._repay_late("李秀英", d))
+        third_due = today - timedelta(days=100) + relativedelta(months=3)
+        at(third_due, lambda d: self._repay_late("李秀英", d))
+
+        self._disbursed(at, "陈静", month_ago - timedelta(days=2), months=3)
+        self._disbursed(at, "黄强", month_ago - timedelta(days=10), months=3)
+        self._disbursed(at, "杨磊", today - timedelta(days=130), months=3)
+        self._disbursed(at, "孙悦", today - timedelta(days=150), months=3)
+        at(today - timedelta(days=20), lambda d: self._write_off("孙悦", d))
+
+        at(today - timedelta(days=60), lambda d: self._rejected("郑爽", d))
+        at(today - timedelta(days=30), lambda d: self._cancelled("郑爽", d))
+        at(today - timedelta(days=3), lambda d: self._approved("郑爽", d))
+        at(today - timedelta(days=1), lambda d: self._applied("吴刚", d))
+
+        day = start
+        while day < today:
+            for event in events.get(day, []):
+                event(day)
+            close_day(on=day)
+            day += timedelta(days=1)
+
+    def _apply(
+        self, name: str, on: date, amount: str = "2000.00", months: int = 3
+    ) -> Loan:
+        member = Member.objects.get(pk=self.members[name].pk)
+        return loan_services.loan_apply(
+            member=member,
+            product=self.product,
+            principal=Decimal(amount),
+            term_months=months,
+            by=member.user,
+            on=on,
         )
 
-        declared = Member.objects.get(real_name="周丽")
+    def _disbursed(
+        self, at: Callable[[date, Event], None], name: str, on: date, *, months: int
+    ) -> None:
+        def event(day: date) -> None:
+            loan = self._apply(name, day, months=months)
+            loan_services.loan_approve(
+                loan=loan, by=self.risk, comment="资料齐全，同意", on=day
+            )
+            self.loans[name] = loan_services.loan_disburse(
+                loan=loan, by=self.finance, on=day
+            )
+
+        at(on, event)
+
+    def _repay_everything(self, name: str, on: date) -> None:
+        loan = self.loans[name]
+        owed = sum((row.total for row in _payable_today(loan, on)), Decimal("0.00"))
+        loan_services.repayment_post(
+            loan=loan, amount=owed, reference=f"demo-{name}-all", by=None, on=on
+        )
+
+    def _repay_late(self, name: str, on: date) -> None:
+        """Pay what is late, or the next installment if nothing is late."""
+        loan = Loan.objects.get(pk=self.loans[name].pk)
+        unpaid = [i for i in loan.installments.all() if i.paid_on is None]
+        amount = unpaid[0].total_due
+        loan_services.repayment_post(
+            loan=loan, amount=amount, reference=f"demo-{name}-{on}", by=None, on=on
+        )
+
+    def _write_off(self, name: str, on: date) -> None:
+        loan = self.loans[name]
+        loan_services.loan_write_off_request(
+            loan=loan, by=self.risk, reason="失联超过90天，催收无果"
+        )
+        loan_services.loan_write_off_approve(loan=loan, by=self.finance, on=on)
+
+    def _rejected(self, name: str, on: date) -> None:
+        loan = self._apply(name, on, amount="1500.00")
+        loan_services.loan_reject(loan=loan, by=self.risk, reason="收入证明不足", on=on)
+
+    def _cancelled(self, name: str, on: date) -> None:
+        loan = self._apply(name, on, amount="800.00")
+        loan_services.loan_cancel(
+            loan=loan, by=loan.member.user, reason="不再需要", on=on
+        )
+
+    def _approved(self, name: str, on: date) -> None:
+        loan = self._apply(name, on, amount="1000.00")
+        loan_services.loan_approve(loan=loan, by=self.risk, comment="同意", on=on)
+
+    def _applied(self, name: str, on: date) -> None:
+        self._apply(name, on, amount="1200.00", months=6)
+
+    def _bureau_mismatch(self, today: date) -> None:
+        member = Member.objects.get(pk=self.members["周丽"].pk)
         credit_services.credit_declare_income(
-            member=declared, monthly_income=Decimal("8000.00")
+            member=member, monthly_income=Decimal("8000.00")
         )
         credit_services.bureau_report_receive(
-            member=declared,
+            member=member,
             source="百行征信",
             reported_on=today,
-            reported_name=declared.real_name,
-            reported_national_id=declared.national_id,
+            reported_name=member.real_name,
+            reported_national_id=member.national_id,
             monthly_income=Decimal("4500.00"),
             external_overdue_count=1,
             external_debt=Decimal("12000.00"),
@@ -164,7 +288,11 @@ class Command(BaseCommand):
         for username, _role, scope in STAFF:
             self.stdout.write(f"  {username:<10} {STAFF_PASSWORD}   ({scope})")
         self.stdout.write("\nBorrower pages  http://127.0.0.1:8000/  (mobile number)")
-        for name, _branch, phone, kyc, extra in MEMBERS:
-            note = f"KYC {kyc}" + (f", {extra}" if extra else "")
-            self.stdout.write(f"  {phone}  {BORROWER_PASSWORD}   {name} ({note})")
+        for name, _branch, phone, kyc, role, story in MEMBERS:
+            notes = ", ".join(part for part in (f"KYC {kyc}", role, story) if part)
+            self.stdout.write(f"  {phone}  {BORROWER_PASSWORD}   {name} ({notes})")
         self.stdout.write("\nAPI docs  http://127.0.0.1:8000/api/docs/\n")
+
+
+def _payable_today(loan: Loan, on: date) -> list[Payable]:
+    return payable(list(Loan.objects.get(pk=loan.pk).installments.all()), on)
