@@ -20,9 +20,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+from config.money import yuan
 from credit.models import (
     ZERO,
     BureauReport,
@@ -482,19 +482,15 @@ def credit_hold(*, member: Member, amount: Decimal) -> CreditProfile:
     if policy is not None and amount > policy.max_single_loan:
         raise ValidationError(
             {
-                "amount": _("A single loan can be at most ¥%(max)s.")
-                % {"max": number_format(policy.max_single_loan, 2, force_grouping=True)}
+                "amount": _("A single loan can be at most %(max)s.")
+                % {"max": yuan(policy.max_single_loan)}
             }
         )
     if amount > profile.available:
         raise ValidationError(
             {
-                "amount": _("Only ¥%(available)s of the limit is available.")
-                % {
-                    "available": number_format(
-                        profile.available, 2, force_grouping=True
-                    )
-                }
+                "amount": _("Only %(available)s of the limit is available.")
+                % {"available": yuan(profile.available)}
             }
         )
     profile.held += amount
@@ -579,12 +575,10 @@ def _cross_check(
         flags.append(
             (
                 CreditFlag.Kind.INCOME_MISMATCH,
-                _("Declared ¥%(declared)s a month, the bureau reports ¥%(reported)s.")
+                _("Declared %(declared)s a month, the bureau reports %(reported)s.")
                 % {
-                    "declared": number_format(declared, 2, force_grouping=True),
-                    "reported": number_format(
-                        report.monthly_income, 2, force_grouping=True
-                    ),
+                    "declared": yuan(declared),
+                    "reported": yuan(report.monthly_income),
                 },
             )
         )

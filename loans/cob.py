@@ -45,20 +45,31 @@ def transition_graph(name: str) -> tuple[list[str], str]:
 
 
 def move_set(loans: QuerySet[Loan], name: str, *, on: date, reason: str) -> int:
-    """Move every loan of `loans` that may make transition `name`."""
+    """Move every loan of `loans` that may make transition `name`.
+
+    Each chunk is read again under a row lock, so a repayment that moved a
+    loan in the meantime is seen and not overwritten.
+    """
     sources, target = transition_graph(name)
-    moving = list(loans.filter(state__in=sources).values_list("pk", "state"))
-    for start in range(0, len(moving), CHUNK):
-        chunk = moving[start : start + CHUNK]
+    candidates = list(loans.filter(state__in=sources).values_list("pk", flat=True))
+    moved = 0
+    for start in range(0, len(candidates), CHUNK):
+        chunk = candidates[start : start + CHUNK]
         with transaction.atomic():
-            Loan.objects.filter(pk__in=[pk for pk, _ in chunk]).update(state=target)
+            moving = list(
+                loans.select_for_update()
+                .filter(pk__in=chunk, state__in=sources)
+                .values_list("pk", "state")
+            )
+            Loan.objects.filter(pk__in=[pk for pk, _ in moving]).update(state=target)
             LoanTransition.objects.bulk_create(
                 LoanTransition(
                     loan_id=pk, source=source, target=target, on=on, reason=reason
                 )
-                for pk, source in chunk
+                for pk, source in moving
             )
-    return len(moving)
+        moved += len(moving)
+    return moved
 
 
 def _id_chunks(queryset: QuerySet[Loan]) -> Iterator[list[int]]:
@@ -162,7 +173,16 @@ def _penalties(
     }
     days = (on - loan.disbursed_on).days + 1 if loan.disbursed_on else 1
     cap = fen(loan.principal * loan.cost_cap * days / DAYS_A_YEAR)
-    charged = sum((i.interest + i.penalty for i in loan.installments.all()), ZERO)
+    # The cap grows with the days elapsed, so only interest fallen due by
+    # now counts against it; a long loan's whole schedule would leave no
+    # room for penalty in its early months.
+    charged = sum(
+        (
+            (i.interest if i.due_date <= on else ZERO) + i.penalty
+            for i in loan.installments.all()
+        ),
+        ZERO,
+    )
     room = max(ZERO, cap - charged)
     granted: dict[int, Decimal] = {}
     for installment in installments:
@@ -233,9 +253,16 @@ def report_to_credit(*, on: date) -> int:
             days_past_due=loan.days_past_due,
         )
         count += 1
+    # `loan.member` is as read before the loop: a member with two loans
+    # crossing the threshold today is blacklisted by the first one only.
+    blacklisted: set[int] = set()
     for move in moves.filter(target=Loan.State.BLACKLISTED):
         loan = move.loan
-        if loan.member.status == Member.Status.ACTIVE:
+        if (
+            loan.member.status == Member.Status.ACTIVE
+            and loan.member_id not in blacklisted
+        ):
+            blacklisted.add(loan.member_id)
             credit.member_blacklist_and_zero_limit(
                 member=loan.member,
                 reason=_("Loan %(loan)s is %(days)d days past due.")

@@ -400,6 +400,15 @@ class Repayment(models.Model):
         max_length=100, unique=True, null=True, blank=True, editable=False
     )
     request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    # The loan's state right after this repayment, so that a replay of the
+    # same idempotent request answers exactly as the first post did.
+    loan_state = models.CharField(
+        _("loan state after"),
+        max_length=16,
+        choices=Loan.State.choices,
+        blank=True,
+        editable=False,
+    )
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

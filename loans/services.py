@@ -85,11 +85,12 @@ def loan_apply(
 ) -> Loan:
     """Apply for a loan: checks the product, the member and the limit, and
     holds the amount against the member's available limit."""
-    principal = schedule.fen(principal)
     errors: dict[str, str] = {}
+    if schedule.fen(principal) != principal:
+        errors["principal"] = _("Enter an amount with at most two decimals.")
     if not product.active:
         errors["product"] = _("This product is no longer offered.")
-    if not product.min_amount <= principal <= product.max_amount:
+    elif not product.min_amount <= principal <= product.max_amount:
         errors["principal"] = _("Borrow between %(low)s and %(high)s.") % {
             "low": yuan(product.min_amount),
             "high": yuan(product.max_amount),
@@ -253,7 +254,8 @@ def loan_disburse(*, loan: Loan, by: Actor, on: date) -> Loan:
 
 
 def _fingerprint(loan: Loan, amount: Decimal, reference: str) -> str:
-    text = f"{loan.pk}|{schedule.fen(amount)}|{reference}"
+    # The amount as sent, not rounded: 100.001 is another request than 100.00.
+    text = f"{loan.pk}|{amount.normalize()}|{reference}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -404,6 +406,8 @@ def _repayment_post(
         .credit(Account.PRINCIPAL_RECEIVABLE, to["principal"])
     )
     _after_repayment(loan, installments, fully_paid, to["principal"], by, on)
+    repayment.loan_state = loan.state
+    repayment.save(update_fields=["loan_state"])
     logger.info("Loan %s: repayment %s posted", loan.pk, repayment.pk)
     return repayment
 
@@ -478,6 +482,7 @@ def _recovery_post(
         to_principal=amount,
         idempotency_key=idempotency_key or None,
         request_fingerprint=fingerprint,
+        loan_state=loan.state,
         by=_user(by),
     )
     ledger.post(

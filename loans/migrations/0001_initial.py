@@ -176,6 +176,7 @@ class Migration(migrations.Migration):
                 ('to_penalty', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14, verbose_name='to penalty')),
                 ('to_interest', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14, verbose_name='to interest')),
                 ('to_principal', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14, verbose_name='to principal')),
+                ('loan_state', models.CharField(blank=True, choices=[('applied', 'Applied'), ('approved', 'Approved'), ('active', 'Active'), ('grace', 'In grace'), ('overdue', 'Overdue'), ('blacklisted', 'Blacklisted'), ('repaid', 'Repaid'), ('written_off', 'Written off'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled')], editable=False, max_length=16, verbose_name='loan state after')),
                 ('idempotency_key', models.CharField(blank=True, editable=False, max_length=100, null=True, unique=True)),
                 ('request_fingerprint', models.CharField(blank=True, editable=False, max_length=64)),
                 ('at', models.DateTimeField(auto_now_add=True, verbose_name='posted at')),
