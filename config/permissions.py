@@ -24,10 +24,21 @@ class ModelPermissions(permissions.DjangoModelPermissions):
 
 
 class ActionPermission(permissions.BasePermission):
-    """Requires the permissions a view lists for its current action."""
+    """Requires the permissions a view lists for its current action.
+
+    Every item listed is required; an item that is a tuple is met by any one
+    of its permissions (a loan is decided by level 1 or level 2 approvers,
+    and the service checks the exact level).
+    """
 
     def has_permission(self, request: Request, view: "APIView") -> bool:
         required = getattr(view, "action_permissions", {}).get(
             getattr(view, "action", None), []
         )
-        return all(request.user.has_perm(perm) for perm in required)
+        return all(self._holds(request, item) for item in required)
+
+    @staticmethod
+    def _holds(request: Request, item: str | tuple[str, ...]) -> bool:
+        if isinstance(item, tuple):
+            return any(request.user.has_perm(perm) for perm in item)
+        return request.user.has_perm(item)

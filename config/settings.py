@@ -200,6 +200,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Loans and repayments show the same states; one name for the set.
+    "ENUM_NAME_OVERRIDES": {"LoanStateEnum": "loans.models.Loan.State"},
 }
 
 # Celery: with no broker configured, tasks run in-process (the demo and plain

@@ -5,12 +5,15 @@ from rest_framework.routers import DefaultRouter
 
 from config.health import healthz
 from credit.api import CreditMemberViewSet
+from loans.api import LoanViewSet, ProductViewSet
 from members.api import BranchViewSet
 
 router = DefaultRouter()
 router.register("branches", BranchViewSet, basename="branch")
 # Credit extends the member resource: verifying scores, blacklisting zeroes.
 router.register("members", CreditMemberViewSet, basename="member")
+router.register("products", ProductViewSet, basename="product")
+router.register("loans", LoanViewSet, basename="loan")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
