@@ -252,6 +252,7 @@ class InstallmentInline(ReadOnlyInline):
         "paid_interest",
         "paid_penalty",
         "paid_on",
+        "superseded",
     )
     fields = readonly_fields
     verbose_name_plural = _("schedule")

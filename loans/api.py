@@ -111,6 +111,7 @@ class InstallmentStatus(TextChoices):
     PAID = "paid", _("Paid")
     LATE = "late", _("Late")
     DUE = "due", _("Due")
+    RESTRUCTURED = "restructured", _("Restructured")
 
 
 class AmountByLoan(serializers.DecimalField):
@@ -147,6 +148,8 @@ class InstallmentSerializer(serializers.ModelSerializer[Installment]):
 
     @extend_schema_field(serializers.ChoiceField(choices=InstallmentStatus.choices))
     def get_status(self, installment: Installment) -> str:
+        if installment.superseded:
+            return InstallmentStatus.RESTRUCTURED
         if installment.paid_on is not None:
             return InstallmentStatus.PAID
         business_date: date = self.context["business_date"]

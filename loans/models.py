@@ -164,6 +164,9 @@ class Loan(FSMModelMixin, models.Model):
     penalty_through = models.DateField(
         _("penalty accrued through"), null=True, blank=True, editable=False
     )
+    restructure_count = models.PositiveSmallIntegerField(
+        _("times restructured"), default=0, editable=False
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -225,6 +228,15 @@ class Loan(FSMModelMixin, models.Model):
 
     @transition(field=state, source=[State.GRACE, State.OVERDUE], target=State.ACTIVE)
     def cure(self) -> None:
+        self.days_past_due = 0
+
+    # Not from BLACKLISTED: a blacklisted loan is never restructured.
+    @transition(
+        field=state,
+        source=[State.ACTIVE, State.GRACE, State.OVERDUE],
+        target=State.ACTIVE,
+    )
+    def restructure(self) -> None:
         self.days_past_due = 0
 
     @transition(
@@ -339,6 +351,7 @@ class Installment(models.Model):
         help_text=_("Set when the close posts the interest as receivable."),
     )
     paid_on = models.DateField(_("fully paid on"), null=True, blank=True)
+    superseded = models.BooleanField(_("replaced by a restructure"), default=False)
 
     class Meta:
         verbose_name = _("installment")
@@ -488,6 +501,7 @@ class JournalEntry(models.Model):
         WRITE_OFF = "write_off", _("Write-off")
         RECOVERY = "recovery", _("Recovery after write-off")
         REVERSAL = "reversal", _("Reversal")
+        RESTRUCTURE = "restructure", _("Restructure")
 
     loan = models.ForeignKey(
         Loan, on_delete=models.PROTECT, related_name="journal", verbose_name=_("loan")

@@ -76,10 +76,12 @@ class Payable:
 
 def payable(installments: list[Installment], on: date) -> list[Payable]:
     """Penalty and principal of every installment, and interest of those due
-    and of the current period; later periods' interest is not yet owed."""
+    and of the current period; later periods' interest is not yet owed.
+    Rows a restructure superseded are closed and left out."""
     rows = []
     current_seen = False
-    for installment in sorted(installments, key=lambda i: i.number):
+    live = [i for i in installments if not i.superseded]
+    for installment in sorted(live, key=lambda i: i.number):
         interest = installment.interest_due
         if installment.due_date > on:
             if current_seen:

@@ -8,13 +8,16 @@ keyed by field; a person not allowed to act (maker-checker) raises
 import hashlib
 import logging
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from django_fsm import can_proceed
 
 from config.money import yuan
 from credit import services as credit
@@ -30,6 +33,7 @@ from loans.models import (
     LoanTransition,
     Product,
     Repayment,
+    RepaymentMethod,
     WriteOffRequest,
 )
 from loans.selectors import arrears, payable
@@ -406,6 +410,10 @@ def _repayment_post(
         .credit(Account.PRINCIPAL_RECEIVABLE, to["principal"])
     )
     _after_repayment(loan, installments, fully_paid, to["principal"], by, on)
+    # Higher apps react in the same transaction (collections resolves the
+    # case when the arrears are gone) without this app importing them.
+    for follower in settings.REPAYMENT_FOLLOWERS:
+        import_string(follower)(loan=loan, on=on)
     repayment.loan_state = loan.state
     repayment.save(update_fields=["loan_state"])
     logger.info("Loan %s: repayment %s posted", loan.pk, repayment.pk)
@@ -496,6 +504,120 @@ def _recovery_post(
         .credit(Account.WRITE_OFF_EXPENSE, amount)
     )
     return repayment
+
+
+# Restructure -----------------------------------------------------------------
+
+RESTRUCTURE_TERMS = (3, 6, 12)
+
+
+def _shares(total: Decimal, count: int) -> list[Decimal]:
+    """`total` in `count` even parts, the last absorbing the rounding.
+
+    Rounded down, so the last part is never below the others (rounded half
+    up, 0.10 in twelve would leave the last one at -0.01).
+    """
+    part = (total / count).quantize(schedule.CENT, rounding=ROUND_DOWN)
+    return [part] * (count - 1) + [total - part * (count - 1)]
+
+
+@transaction.atomic
+def loan_restructure(
+    *,
+    loan: Loan,
+    installments: int,
+    penalty_waiver: Decimal,
+    by: Actor,
+    on: date,
+    reason: str,
+) -> Loan:
+    """Replace what is unpaid by a new schedule of equal installments from
+    `on`: unpaid principal at the loan's rate, plus the interest already
+    fallen due and the penalty not waived, spread evenly. Interest of
+    periods not yet due is dropped: the new schedule charges its own from
+    `on`. The loan is current again."""
+    loan = _locked(loan)
+    errors: dict[str, ValidationError] = {}
+    if not can_proceed(loan.restructure):
+        errors["state"] = ValidationError(
+            _("Only an active loan, or one in grace or overdue, can be restructured."),
+            code="invalid_state",
+        )
+    if installments not in RESTRUCTURE_TERMS:
+        errors["installments"] = ValidationError(
+            _("Choose one of %(terms)s installments.")
+            % {"terms": ", ".join(str(t) for t in RESTRUCTURE_TERMS)}
+        )
+    if not (penalty_waiver.is_finite() and 0 <= penalty_waiver <= 1):
+        errors["penalty_waiver"] = ValidationError(
+            _("Waive a share of the penalty between 0 and 1.")
+        )
+    if errors:
+        raise ValidationError(errors)
+
+    rows = list(loan.installments.select_for_update().order_by("number"))
+    unpaid = [i for i in rows if i.paid_on is None]
+    principal = sum((i.principal_due for i in unpaid), ZERO)
+    recognised = sum((i.interest_due for i in unpaid if i.interest_recognised), ZERO)
+    penalty = sum((i.penalty_due for i in unpaid), ZERO)
+    waived = schedule.fen(penalty * penalty_waiver)
+    for installment in unpaid:
+        installment.principal = installment.paid_principal
+        installment.interest = installment.paid_interest
+        installment.penalty = installment.paid_penalty
+        installment.paid_on = on
+        installment.superseded = True
+    Installment.objects.bulk_update(
+        unpaid, ["principal", "interest", "penalty", "paid_on", "superseded"]
+    )
+
+    # Recognised interest carried onto the new installments leaves
+    # receivable: the close recognises it again as each one falls due.
+    entry = (
+        ledger.Entry(
+            loan.pk,
+            JournalEntry.Kind.RESTRUCTURE,
+            on,
+            f"{loan.pk}:restructure:{loan.restructure_count + 1}",
+        )
+        .debit(Account.INTEREST_INCOME, recognised)
+        .credit(Account.INTEREST_RECEIVABLE, recognised)
+        .debit(Account.PENALTY_INCOME, waived)
+        .credit(Account.PENALTY_RECEIVABLE, waived)
+    )
+    if entry.lines:
+        ledger.post(entry)
+
+    lines = schedule.build(
+        principal=principal,
+        annual_rate=loan.annual_rate,
+        months=installments,
+        method=RepaymentMethod.EQUAL_INSTALLMENT,
+        start=on,
+    )
+    last = max((i.number for i in rows), default=0)
+    Installment.objects.bulk_create(
+        Installment(
+            loan=loan,
+            number=last + line.number,
+            due_date=line.due_date,
+            principal=line.principal,
+            interest=line.interest + carried,
+            penalty=penalty_share,
+        )
+        for line, carried, penalty_share in zip(
+            lines,
+            _shares(recognised, installments),
+            _shares(penalty - waived, installments),
+            strict=True,
+        )
+    )
+
+    loan.restructure_count += 1
+    _move(loan, "restructure", on=on, by=by, reason=reason)
+    _unfreeze_if_nothing_overdue(loan.member, on, loan)
+    logger.info("Loan %s: restructured into %d installments", loan.pk, installments)
+    return loan
 
 
 # Write-off -------------------------------------------------------------------
