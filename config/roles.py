@@ -55,6 +55,22 @@ _LEDGER_READ = [
     "loans.view_writeoffrequest",
 ]
 
+_COLLECTION_READ = [
+    "collection.view_collectioncase",
+    "collection.view_contact",
+    "collection.view_calltask",
+    "collection.view_mediation",
+    "collection.view_legalreferral",
+    "collection.view_hardshiprequest",
+    "collection.view_message",
+    "collection.view_contactconsent",
+]
+_COLLECTION_POLICY = [
+    "collection.view_escalationpolicy",
+    "collection.view_ladderstep",
+    "collection.view_messagetemplate",
+]
+
 ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
     StaffRole.BRANCH_LEADER: [
         *_MEMBERS_READ,
@@ -117,6 +133,22 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "loans.approve_level1",
         "loans.approve_level2",
         "loans.write_off_loan",
+        *_COLLECTION_READ,
+        *_COLLECTION_POLICY,
+        "collection.change_escalationpolicy",
+        "collection.add_ladderstep",
+        "collection.change_ladderstep",
+        "collection.delete_ladderstep",
+        "collection.change_messagetemplate",
+        "collection.work_case",
+        "collection.add_contact",
+        "collection.change_collectioncase",
+        "collection.change_mediation",
+        "collection.change_legalreferral",
+        "collection.add_hardshiprequest",
+        "collection.decide_hardship",
+        "collection.add_contactconsent",
+        "collection.resend_message",
     ],
     StaffRole.COLLECTOR: [
         "members.view_branch",
@@ -125,6 +157,13 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "members.view_emergencycontact",
         "credit.view_creditprofile",
         *_LOANS_READ,
+        *_COLLECTION_READ,
+        "collection.work_case",
+        "collection.add_contact",
+        "collection.change_collectioncase",
+        "collection.change_mediation",
+        "collection.add_hardshiprequest",
+        "collection.add_contactconsent",
     ],
     StaffRole.FINANCE: [
         *_MEMBERS_READ,
@@ -150,6 +189,8 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "credit.view_bureaureport",
         *_LOANS_READ,
         *_LEDGER_READ,
+        *_COLLECTION_READ,
+        *_COLLECTION_POLICY,
     ],
 }
 

@@ -200,8 +200,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Loans and repayments show the same states; one name for the set.
-    "ENUM_NAME_OVERRIDES": {"LoanStateEnum": "loans.models.Loan.State"},
+    # Sets shown by several components (list and detail, in and out) get
+    # one name each: loan states, case statuses, contact channels.
+    "ENUM_NAME_OVERRIDES": {
+        "LoanStateEnum": "loans.models.Loan.State",
+        "CaseStatusEnum": "collection.models.CollectionCase.Status",
+        "ContactChannelEnum": "collection.models.Contact.Channel",
+    },
 }
 
 # Celery: with no broker configured, tasks run in-process (the demo and plain
@@ -221,6 +226,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loans.tasks.loans_close_business_day",
         "schedule": crontab(hour=23, minute=50),
     },
+    "collection-messages-dispatch": {
+        "task": "collection.tasks.messages_dispatch",
+        "schedule": crontab(minute="*"),
+    },
     "credit-rescore-stale": {
         "task": "credit.tasks.credit_rescore_stale",
         "schedule": crontab(hour=2, minute=30),
@@ -233,7 +242,24 @@ CLOSE_STEPS = [
     "loans.cob.age",
     "loans.cob.penalty",
     "loans.cob.report_to_credit",
+    "collection.cob.cases",
+    "collection.cob.ladder",
 ]
+
+# Run inside every repayment's transaction, by the loans service, so a
+# higher app reacts without the loans app importing it.
+REPAYMENT_FOLLOWERS = ["collection.services.case_resolve_if_cured"]
+
+# Collections: how each channel's messages leave, and what they quote.
+MESSAGE_BACKENDS = {
+    "sms": env.str("SMS_BACKEND", default="collection.channels.ConsoleBackend"),
+    "inbox": "collection.channels.InboxBackend",
+}
+SMS_GATEWAY_URL = env.str("SMS_GATEWAY_URL", default="")
+SMS_GATEWAY_TOKEN = env.str("SMS_GATEWAY_TOKEN", default="")
+SMS_GATEWAY_TIMEOUT = env.float("SMS_GATEWAY_TIMEOUT", default=5.0)
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+COLLECTION_HOTLINE = env.str("COLLECTION_HOTLINE", default="400-000-0000")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

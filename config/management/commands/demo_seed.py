@@ -7,7 +7,7 @@ the sign-in details again. The passwords are public and for the demo only.
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from collection import services as collection_services
+from collection.models import Cause, CollectionCase, Contact, ContactConsent
 from config.roles import StaffRole
 from credit import services as credit_services
 from loans import services as loan_services
@@ -47,7 +49,7 @@ MEMBERS = [
     ("陈静", 1, "13800000005", "verified", "leader", "loan in grace"),
     ("杨磊", 1, "13800000006", "verified", "", "loan blacklisted"),
     ("赵敏", 1, "13800000007", "pending", "", ""),
-    ("黄强", 2, "13800000008", "verified", "leader", "loan overdue"),
+    ("黄强", 2, "13800000008", "verified", "leader", "loan overdue, plan asked"),
     ("周丽", 2, "13800000009", "verified", "", "bureau mismatch flagged"),
     ("孙悦", 0, "13800000010", "verified", "", "loan written off"),
     ("吴刚", 1, "13800000011", "verified", "", "application waiting"),
@@ -100,6 +102,7 @@ class Command(BaseCommand):
         }
         self._staff(branches)
         self._loans(start=start, today=today)
+        self._collections(today)
         self._bureau_mismatch(today)
 
     def _member(
@@ -162,6 +165,14 @@ class Command(BaseCommand):
         )
         self.loans: dict[str, Loan] = {}
         events: dict[date, list[Event]] = defaultdict(list)
+        # 杨磊 agreed that his branch leader may be told if he falls behind,
+        # so the ladder's mid step asks 陈静 to help restore contact.
+        collection_services.consent_give(
+            member=self.members["杨磊"],
+            kind=ContactConsent.Kind.LEADER,
+            evidence="入会时签署的联系同意书",
+            at=_morning(start),
+        )
 
         def at(day: date, event: Event) -> None:
             events[day].append(event)
@@ -263,6 +274,30 @@ class Command(BaseCommand):
     def _applied(self, name: str, on: date) -> None:
         self._apply(name, on, amount="1200.00", months=6)
 
+    def _collections(self, today: date) -> None:
+        """黄强's case: a call with a promise to pay, and a hardship plan he
+        asked for, waiting for a risk officer."""
+        loan = Loan.objects.get(pk=self.loans["黄强"].pk)
+        case = CollectionCase.objects.get(loan=loan, status="open")
+        collection_services.contact_record(
+            case=case,
+            channel=Contact.Channel.CALL,
+            outcome=Contact.Outcome.PROMISED,
+            by=self.risk,
+            at=_morning(today - timedelta(days=2)),
+            note="本人接听，称本月工资延迟发放。",
+            promise_date=today + timedelta(days=2),
+            promise_amount=Decimal("300.00"),
+        )
+        collection_services.hardship_request(
+            loan=loan,
+            cause=Cause.CASH_SHORTAGE,
+            installments=6,
+            note="工厂停工一个月，收入减半，希望分六期还款。",
+            by=loan.member.user,
+            on=today - timedelta(days=1),
+        )
+
     def _bureau_mismatch(self, today: date) -> None:
         member = Member.objects.get(pk=self.members["周丽"].pk)
         credit_services.credit_declare_income(
@@ -292,6 +327,10 @@ class Command(BaseCommand):
             notes = ", ".join(part for part in (f"KYC {kyc}", role, story) if part)
             self.stdout.write(f"  {phone}  {BORROWER_PASSWORD}   {name} ({notes})")
         self.stdout.write("\nAPI docs  http://127.0.0.1:8000/api/docs/\n")
+
+
+def _morning(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(10, 0)))
 
 
 def _payable_today(loan: Loan, on: date) -> list[Payable]:

@@ -1,0 +1,287 @@
+"""The collections app's steps of the daily close.
+
+`ladder` walks every open loan up the escalation ladder: it runs after the
+loans steps, so days past due and states are today's. Work is done in
+chunks with bulk writes; what each loan has had is recorded (`StepDone`),
+so a second run, or a resumed one, takes no step twice. A step reached is
+taken even when the loan jumped past it; a reminder whose moment has
+passed (a later step is reached) is not sent late.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from collection import services
+from collection.models import (
+    STAGE_ORDER,
+    CallTask,
+    CollectionCase,
+    ContactConsent,
+    EscalationPolicy,
+    LadderStep,
+    LegalReferral,
+    Mediation,
+    Message,
+    Purpose,
+    StepDone,
+)
+from collection.rules import has_consent
+from loans.models import Installment, Loan
+from members.models import GuarantorTie
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 2000
+
+
+def _morning(on: date) -> datetime:
+    """Messages of the close of `on` go out from the next morning."""
+    return timezone.make_aware(datetime.combine(on + timedelta(days=1), time(9, 0)))
+
+
+@dataclass
+class _Plan:
+    """What one chunk of loans needs, written in bulk at the end."""
+
+    new_cases: dict[int, CollectionCase] = field(default_factory=dict)
+    steps: list[tuple[Loan, LadderStep, date | None]] = field(default_factory=list)
+
+
+def _threshold(step: LadderStep, loan: Loan) -> int:
+    return step.reached_at(
+        grace_days=loan.grace_days, blacklist_days=loan.blacklist_days
+    )
+
+
+def _reached(steps: list[LadderStep], loan: Loan, relative: int) -> list[LadderStep]:
+    """The steps a loan `relative` days from its oldest due date has reached,
+    in the order they are reached."""
+    found = [step for step in steps if _threshold(step, loan) <= relative]
+    return sorted(
+        found, key=lambda s: (_threshold(s, loan), STAGE_ORDER.index(s.stage))
+    )
+
+
+def ladder(*, on: date) -> int:
+    """Take every ladder step reached today by every open loan."""
+    policy = EscalationPolicy.current()
+    steps = list(policy.steps.all())
+    if not steps:
+        return 0
+    taken = 0
+    ids = list(
+        Loan.objects.filter(state__in=Loan.OPEN_STATES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for start in range(0, len(ids), CHUNK):
+        taken += _ladder_chunk(ids[start : start + CHUNK], steps, policy, on)
+    return taken
+
+
+def _ladder_chunk(
+    ids: list[int], steps: list[LadderStep], policy: EscalationPolicy, on: date
+) -> int:
+    earliest = min(s.reached_at(grace_days=0, blacklist_days=0) for s in steps)
+    oldest = dict(
+        Installment.objects.filter(loan_id__in=ids, paid_on__isnull=True)
+        .values("loan_id")
+        .annotate(oldest=Min("due_date"))
+        .values_list("loan_id", "oldest")
+    )
+    # A loan can reach a step only once it is within the earliest offset of
+    # its oldest unpaid due date; most loans on most days are not.
+    near = [pk for pk, due in oldest.items() if (on - due).days >= earliest]
+    if not near:
+        return 0
+    with transaction.atomic():
+        loans = {
+            loan.pk: loan
+            for loan in Loan.objects.select_for_update(of=("self",))
+            .filter(pk__in=near, state__in=Loan.OPEN_STATES)
+            .select_related("member__branch")
+        }
+        cases = {
+            case.loan_id: case
+            for case in CollectionCase.objects.select_for_update().filter(
+                loan_id__in=loans, status__in=CollectionCase.OPEN_STATUSES
+            )
+        }
+        done_by_due = set(
+            StepDone.objects.filter(loan_id__in=loans, case__isnull=True).values_list(
+                "loan_id", "step_id", "due_date"
+            )
+        )
+        done_by_case = set(
+            StepDone.objects.filter(case__in=cases.values()).values_list(
+                "case_id", "step_id"
+            )
+        )
+        plan = _Plan()
+        for loan in loans.values():
+            due = oldest[loan.pk]
+            reached = _reached(steps, loan, (on - due).days)
+            case_steps = [s for s in reached if s.starts_case_work]
+            if case_steps:
+                case = cases.get(loan.pk)
+                for step in case_steps:
+                    if case is not None and (case.pk, step.pk) in done_by_case:
+                        continue
+                    if case is None:
+                        case = _new_case(loan, step, on)
+                        plan.new_cases[loan.pk] = case
+                    plan.steps.append((loan, step, None))
+            elif reached:
+                # Only the latest reminder reached: an earlier one is moot.
+                step = reached[-1]
+                if (loan.pk, step.pk, due) not in done_by_due:
+                    plan.steps.append((loan, step, due))
+        return _write(plan, cases, policy, on)
+
+
+def _new_case(loan: Loan, step: LadderStep, on: date) -> CollectionCase:
+    return CollectionCase(
+        loan=loan,
+        stage=step.stage,
+        collector=services.collector_for(loan.member),
+        opened_on=on,
+        next_action_on=on + timedelta(days=1),
+    )
+
+
+def _write(
+    plan: _Plan,
+    cases: dict[int, CollectionCase],
+    policy: EscalationPolicy,
+    on: date,
+) -> int:
+    CollectionCase.objects.bulk_create(plan.new_cases.values())
+    cases = {**cases, **plan.new_cases}
+    loan_ids = {loan.pk for loan, _step, _due in plan.steps}
+    installments: dict[int, list[Installment]] = defaultdict(list)
+    for installment in Installment.objects.filter(loan_id__in=loan_ids).order_by(
+        "number"
+    ):
+        installments[installment.loan_id].append(installment)
+
+    at = _morning(on)
+    marks: list[StepDone] = []
+    messages: list[Message] = []
+    tasks: list[CallTask] = []
+    mediations: list[Mediation] = []
+    referrals: list[LegalReferral] = []
+    referred = set(
+        LegalReferral.objects.filter(case__in=cases.values()).values_list(
+            "case_id", flat=True
+        )
+    )
+    for loan, step, due in plan.steps:
+        case = cases.get(loan.pk) if step.starts_case_work else None
+        marks.append(StepDone(loan=loan, step=step, due_date=due, case=case, on=on))
+        episode = f"case{case.pk}" if case is not None else str(due)
+        if step.message:
+            messages.append(
+                services.message_build(
+                    member=loan.member,
+                    loan=loan,
+                    purpose=Purpose(step.message),
+                    dedupe_key=f"{loan.pk}:{step.message}:{episode}",
+                    figures=services.loan_figures(loan, installments[loan.pk], on),
+                    at=at,
+                    policy=policy,
+                )
+            )
+        if case is None:
+            continue
+        if STAGE_ORDER.index(step.stage) > STAGE_ORDER.index(case.stage):
+            case.stage = step.stage
+        if step.call_task:
+            tasks.append(CallTask(case=case, due_on=on + timedelta(days=1)))
+        if step.offer_mediation:
+            mediations.append(Mediation(case=case, offered_on=on))
+        if step.prepare_legal and case.pk not in referred:
+            referred.add(case.pk)
+            referrals.append(LegalReferral(case=case, prepared_on=on))
+        if step.tell_leader:
+            messages.extend(_leader_message(loan, case, at, policy))
+        if step.tell_guarantors:
+            messages.extend(_guarantor_messages(loan, case, at, policy))
+
+    CollectionCase.objects.bulk_update(
+        {case.pk: case for case in cases.values()}.values(), ["stage", "updated_at"]
+    )
+    StepDone.objects.bulk_create(marks)
+    CallTask.objects.bulk_create(tasks)
+    Mediation.objects.bulk_create(mediations)
+    LegalReferral.objects.bulk_create(referrals)
+    services.messages_save(messages)
+    return len(marks)
+
+
+def _leader_message(
+    loan: Loan, case: CollectionCase, at: datetime, policy: EscalationPolicy
+) -> list[Message]:
+    """The branch leader is asked to help, only if the borrower agreed."""
+    member = loan.member
+    if not has_consent(member, ContactConsent.Kind.LEADER, at):
+        return []
+    leader = services.branch_leader_of(member)
+    if leader is None:
+        return []
+    return [
+        services.message_build(
+            member=member,
+            loan=loan,
+            purpose=Purpose.LEADER,
+            dedupe_key=f"{loan.pk}:leader:case{case.pk}",
+            figures=services.third_party_figures(member),
+            at=at,
+            audience=Message.Audience.BRANCH_LEADER,
+            recipient_member=leader,
+            policy=policy,
+        )
+    ]
+
+
+def _guarantor_messages(
+    loan: Loan, case: CollectionCase, at: datetime, policy: EscalationPolicy
+) -> list[Message]:
+    ties = GuarantorTie.objects.filter(
+        borrower=loan.member, status=GuarantorTie.Status.ACTIVE
+    ).select_related("guarantor")
+    return [
+        services.message_build(
+            member=loan.member,
+            loan=loan,
+            purpose=Purpose.GUARANTOR,
+            dedupe_key=f"{loan.pk}:guarantor:case{case.pk}:{tie.guarantor_id}",
+            figures=services.third_party_figures(loan.member),
+            at=at,
+            audience=Message.Audience.GUARANTOR,
+            recipient_member=tie.guarantor,
+            policy=policy,
+        )
+        for tie in ties
+    ]
+
+
+def cases(*, on: date) -> int:
+    """Cases of loans no longer behind are resolved; promises are reviewed."""
+    cured = Loan.objects.filter(
+        collection_cases__status__in=[
+            CollectionCase.Status.OPEN,
+            CollectionCase.Status.PROMISED,
+        ]
+    ).exclude(state__in=[Loan.State.GRACE, Loan.State.OVERDUE, Loan.State.BLACKLISTED])
+    resolved = services.case_resolve_many(
+        loan_ids=cured.values_list("pk", flat=True), on=on
+    )
+    reviewed = services.promises_review(on=on)
+    logger.info("Close %s: %d cases resolved, %d promises due", on, resolved, reviewed)
+    return resolved + reviewed
