@@ -21,6 +21,7 @@ from django_fsm import can_proceed
 
 from config.money import yuan
 from credit import services as credit
+from credit.models import CreditProfile
 from credit.selectors import open_flags
 from loans import ledger, schedule
 from loans.models import (
@@ -38,6 +39,7 @@ from loans.models import (
 )
 from loans.selectors import arrears, payable
 from members.models import Member
+from members.selectors import member_borrowing_blockers
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +148,25 @@ def _check_not_maker(loan: Loan, user: User) -> None:
         )
 
 
+def _check_still_eligible(loan: Loan) -> None:
+    """What stopped an application stops its approval and its payout too:
+    the member may have been blacklisted, frozen or flagged since, or the
+    branch paused."""
+    member = Member.objects.select_related("branch").get(pk=loan.member_id)
+    reasons = member_borrowing_blockers(member)
+    profile = CreditProfile.objects.filter(member=member).first()
+    if profile is not None and profile.frozen:
+        reasons.append(
+            _("Borrowing is frozen: %(reason)s") % {"reason": profile.frozen_reason}
+        )
+    if open_flags(member):
+        reasons.append(_("A bureau check needs a risk officer's review."))
+    if reasons:
+        raise ValidationError(
+            [ValidationError(reason, code="cannot_borrow") for reason in reasons]
+        )
+
+
 @transaction.atomic
 def loan_approve(*, loan: Loan, by: User, comment: str, on: date) -> Loan:
     """Sign the next approval level; the last level approves the loan."""
@@ -154,6 +175,7 @@ def loan_approve(*, loan: Loan, by: User, comment: str, on: date) -> Loan:
         loan.state == Loan.State.APPLIED, _("Only an application can be approved.")
     )
     _check_not_maker(loan, by)
+    _check_still_eligible(loan)
     signed = list(loan.approvals.filter(decision=Approval.Decision.APPROVED))
     if any(approval.by_id == by.pk for approval in signed):
         raise PermissionDenied(_("Each approval level needs a different person."))
@@ -223,6 +245,7 @@ def loan_disburse(*, loan: Loan, by: Actor, on: date) -> Loan:
     _refuse_unless(
         loan.state == Loan.State.APPROVED, _("Only an approved loan can be disbursed.")
     )
+    _check_still_eligible(loan)
 
     lines = schedule.build(
         principal=loan.principal,
