@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from collection.models import Cause, ContactConsent, HardshipRequest
 from config.money import yuan
 from loans.models import Product
 from portal.formats import percent
@@ -168,4 +169,52 @@ class LoanRepayForm(PageForm):
             "required": _("This payment form has expired. Please pay again."),
             "invalid": _("This payment form has expired. Please pay again."),
         },
+    )
+
+
+# A borrower asks for a plan because life got in the way; "unwilling to pay"
+# is how staff may classify a case, not something a borrower would choose.
+BORROWER_CAUSES = [(c.value, c.label) for c in Cause if c != Cause.UNWILLING]
+
+
+def _plan_length(count: int) -> str:
+    return ngettext(
+        "%(count)d monthly installment", "%(count)d monthly installments", count
+    ) % {"count": count}
+
+
+class HardshipForm(PageForm):
+    cause = forms.ChoiceField(
+        label=_("What happened"),
+        choices=[("", _("Choose one")), *BORROWER_CAUSES],
+        error_messages={"required": _("Choose what happened.")},
+    )
+    installments = forms.TypedChoiceField(
+        label=_("Spread what you owe over"),
+        coerce=int,
+        error_messages={"required": _("Choose 3, 6 or 12 installments.")},
+    )
+    note = forms.CharField(
+        label=_("Tell us more (optional)"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("For example when your income stopped and when it may return."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = cast(forms.TypedChoiceField, self.fields["installments"])
+        field.choices = [
+            (count, _plan_length(count))
+            for count, _label in HardshipRequest.INSTALLMENT_CHOICES
+        ]
+
+
+class ConsentForm(forms.Form):
+    """One button of the contact preferences: give or withdraw a consent."""
+
+    kind = forms.ChoiceField(choices=ContactConsent.Kind.choices)
+    agree = forms.TypedChoiceField(
+        choices=[("1", "1"), ("0", "0")], coerce=lambda value: value == "1"
     )

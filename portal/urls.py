@@ -17,4 +17,18 @@ urlpatterns = [
         views.loan_repayment,
         name="loan_repayment",
     ),
+    # collection.services.hardship_link reverses this name into SMS texts.
+    path("loans/<int:pk>/hardship/", views.loan_hardship, name="loan_hardship"),
+    path("messages/", views.message_list, name="messages"),
+    path("messages/<int:message_id>/", views.message_detail, name="message"),
+    path(
+        "contact-preferences/",
+        views.contact_preferences,
+        name="contact_preferences",
+    ),
+    path(
+        "contact-preferences/change/",
+        views.contact_preferences_change,
+        name="contact_preferences_change",
+    ),
 ]

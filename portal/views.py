@@ -1,18 +1,26 @@
-"""Borrower pages: sign in, home, sign out, and the member's own loans.
-Phone-first, server-rendered; every write goes through a service."""
+"""Borrower pages: sign in, home, sign out, the member's own loans, their
+messages, hardship plans and contact preferences. Phone-first,
+server-rendered; every write goes through a service."""
 
 from typing import Any, cast
 from uuid import uuid4
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
+from collection import rules
+from collection import services as collection
+from collection.models import ContactConsent, EscalationPolicy, Message
 from credit.explain import score_reasons
 from credit.models import CreditProfile
 from credit.selectors import profile_with_score
@@ -26,7 +34,13 @@ from loans.selectors import (
 )
 from members.models import Member
 from members.selectors import member_borrowing_blockers
-from portal.forms import LoanApplyForm, LoanRepayForm, PhoneSignInForm
+from portal.forms import (
+    ConsentForm,
+    HardshipForm,
+    LoanApplyForm,
+    LoanRepayForm,
+    PhoneSignInForm,
+)
 from portal.loan_status import loan_status
 
 
@@ -72,6 +86,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "may_borrow": bool(member) and _may_borrow(blockers, profile),
         "open_loans": own_loans.filter(state__in=Loan.OPEN_STATES).count(),
         "loan_count": own_loans.count(),
+        "unread": _unread_count(member),
     }
     return render(request, "pages/home.html", context)
 
@@ -168,8 +183,50 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "status": loan_status(own, on=on),
         "approvals": list(own.approvals.all()),
         "takes_repayments": own.state in Loan.OPEN_STATES,
+        "hardship": own.hardship_requests.order_by("-id").first(),
+        "may_ask_plan": not collection.hardship_blockers(own),
     }
     return render(request, "pages/loan.html", context)
+
+
+@login_required
+def loan_hardship(request: HttpRequest, pk: int) -> HttpResponse:
+    own = _own_loan(request, pk)
+    on = business_date_current()
+    blockers = collection.hardship_blockers(own)
+    form = HardshipForm(request.POST if request.method == "POST" else None)
+
+    if not blockers and form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            collection.hardship_request(
+                loan=own,
+                cause=data["cause"],
+                installments=data["installments"],
+                note=data["note"],
+                by=request.user,
+                on=on,
+            )
+        except ValidationError as error:
+            form.add_service_error(error)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Your request has been sent. A risk officer will decide "
+                    "and tell you in your messages."
+                ),
+            )
+            return redirect("pages:loan", pk=own.pk)
+
+    context = {
+        "loan": own,
+        "status": loan_status(own, on=on),
+        "blockers": blockers,
+        "form": form,
+        "hotline": settings.COLLECTION_HOTLINE,
+    }
+    return render(request, "pages/loan_hardship.html", context)
 
 
 @login_required
@@ -244,3 +301,97 @@ def loan_repayment(request: HttpRequest, pk: int, repayment_id: int) -> HttpResp
         "takes_repayments": own.state in Loan.OPEN_STATES,
     }
     return render(request, "pages/loan_repayment.html", context)
+
+
+# Messages --------------------------------------------------------------------
+
+
+def _inbox(member: Member) -> QuerySet[Message]:
+    """What was sent to the member: not what is still queued, nor what
+    their guarantors or branch leader were told about them."""
+    return Message.objects.filter(
+        member=member,
+        audience=Message.Audience.BORROWER,
+        status=Message.Status.SENT,
+    ).select_related("loan")
+
+
+def _unread_count(member: Member | None) -> int:
+    if member is None:
+        return 0
+    return _inbox(member).filter(read_at__isnull=True).count()
+
+
+@login_required
+def message_list(request: HttpRequest) -> HttpResponse:
+    member = _signed_in_member(request)
+    rows = _inbox(member).order_by("-sent_at", "-id")
+    return render(request, "pages/messages.html", {"inbox": rows})
+
+
+@login_required
+def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    member = _signed_in_member(request)
+    message = get_object_or_404(_inbox(member), pk=message_id)
+    collection.message_mark_read(message=message, member=member, now=timezone.now())
+
+    loan = message.loan
+    context = {
+        "message": message,
+        "loan": loan,
+        "may_ask_plan": loan is not None and not collection.hardship_blockers(loan),
+    }
+    return render(request, "pages/message.html", context)
+
+
+# Contact preferences ---------------------------------------------------------
+
+
+def _active_consents(member: Member, kind: str) -> QuerySet[ContactConsent]:
+    return ContactConsent.objects.filter(
+        member=member, kind=kind, withdrawn_at__isnull=True
+    )
+
+
+@login_required
+def contact_preferences(request: HttpRequest) -> HttpResponse:
+    member = _signed_in_member(request)
+    now = timezone.now()
+    policy = EscalationPolicy.current()
+    context = {
+        "night": rules.has_consent(member, ContactConsent.Kind.NIGHT, now),
+        "leader": rules.has_consent(member, ContactConsent.Kind.LEADER, now),
+        "quiet_from": policy.quiet_from,
+        "quiet_until": policy.quiet_until,
+    }
+    return render(request, "pages/contact_preferences.html", context)
+
+
+@login_required
+@require_POST
+def contact_preferences_change(request: HttpRequest) -> HttpResponse:
+    member = _signed_in_member(request)
+    form = ConsentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("That choice was not understood. Please try again."))
+        return redirect("pages:contact_preferences")
+
+    kind = ContactConsent.Kind(form.cleaned_data["kind"])
+    now = timezone.now()
+    given = list(_active_consents(member, kind))
+    if form.cleaned_data["agree"]:
+        if not given:
+            collection.consent_give(
+                member=member,
+                kind=kind,
+                # What staff see as proof: the borrower chose it themselves.
+                evidence=f"borrower pages, user {member.user_id}",
+                at=now,
+            )
+        messages.success(request, _("Thank you. Your choice is saved."))
+    else:
+        for consent in given:
+            collection.consent_withdraw(consent=consent, at=now)
+        messages.success(request, _("Your consent is withdrawn."))
+
+    return redirect("pages:contact_preferences")
