@@ -136,13 +136,13 @@ class LadderStep(models.Model):
         EscalationPolicy,
         on_delete=models.CASCADE,
         related_name="steps",
-        verbose_name=_("policy"),
+        verbose_name=_("escalation policy"),
     )
     stage = models.CharField(_("stage"), max_length=16, choices=Stage.choices)
     anchor = models.CharField(
         _("counted"), max_length=16, choices=Anchor.choices, default=Anchor.DUE_DATE
     )
-    day = models.SmallIntegerField(_("day"))
+    day = models.SmallIntegerField(_("on day"))
     message = models.CharField(
         _("message to the borrower"),
         max_length=24,
@@ -377,7 +377,7 @@ class Contact(models.Model):
 
     class Promise(models.TextChoices):
         NONE = "", _("No promise")
-        PENDING = "pending", _("Pending")
+        PENDING = "pending", _("Awaiting its date")
         KEPT = "kept", _("Kept")
         BROKEN = "broken", _("Broken")
 
@@ -623,7 +623,10 @@ class Message(models.Model):
     )
     purpose = models.CharField(_("purpose"), max_length=24, choices=Purpose.choices)
     audience = models.CharField(
-        _("to"), max_length=24, choices=Audience.choices, default=Audience.BORROWER
+        _("recipient"),
+        max_length=24,
+        choices=Audience.choices,
+        default=Audience.BORROWER,
     )
     # The recipient when it is not the borrower: a member (leader, guarantor)
     # or a designated emergency contact. Numbers are looked up when sending.
