@@ -3,9 +3,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from collection.api import (
+    CollectionCaseViewSet,
+    CollectionLoanViewSet,
+    HardshipRequestViewSet,
+    MessageViewSet,
+)
 from config.health import healthz
 from credit.api import CreditMemberViewSet
-from loans.api import LoanViewSet, ProductViewSet
+from loans.api import ProductViewSet
 from members.api import BranchViewSet
 
 router = DefaultRouter()
@@ -13,7 +19,13 @@ router.register("branches", BranchViewSet, basename="branch")
 # Credit extends the member resource: verifying scores, blacklisting zeroes.
 router.register("members", CreditMemberViewSet, basename="member")
 router.register("products", ProductViewSet, basename="product")
-router.register("loans", LoanViewSet, basename="loan")
+# Collection extends the loan resource: a loan asks for a hardship plan.
+router.register("loans", CollectionLoanViewSet, basename="loan")
+router.register("collection-cases", CollectionCaseViewSet, basename="collection-case")
+router.register("messages", MessageViewSet, basename="message")
+router.register(
+    "hardship-requests", HardshipRequestViewSet, basename="hardship-request"
+)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
