@@ -200,8 +200,10 @@ def _claim(message_id: int, now: datetime) -> Message | None:
     """Take the row for sending, or None if another delivery has it."""
     policy = EscalationPolicy.current()
     with transaction.atomic():
+        # Only the message row is locked: PostgreSQL cannot lock the
+        # nullable side of the outer joins to the recipients.
         message = (
-            Message.objects.select_for_update()
+            Message.objects.select_for_update(of=("self",))
             .select_related("member", "recipient_member", "recipient_contact")
             .filter(pk=message_id, status=Message.Status.QUEUED)
             .first()
