@@ -426,7 +426,7 @@ def _database_url() -> str:
 
 @pytest.mark.postgres
 @pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_given_the_same_task_twice_sends_the_message_once(
     member: Member, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

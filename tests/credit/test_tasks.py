@@ -68,7 +68,7 @@ def _database_url() -> str:
 
 @pytest.mark.postgres
 @pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_takes_a_batch_from_redis_and_scores_it() -> None:
     member = MemberFactory(kyc=Member.KycStatus.VERIFIED)
     queue = f"test-{uuid.uuid4().hex[:8]}"

@@ -885,7 +885,7 @@ def _post_in_threads(
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("_default_policy_shipped")
 def test_twenty_concurrent_posts_with_one_key_make_one_repayment(
     finance: User, loan: Loan
@@ -904,7 +904,7 @@ def test_twenty_concurrent_posts_with_one_key_make_one_repayment(
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("_default_policy_shipped")
 def test_ten_concurrent_repayments_on_one_loan_all_apply_once(
     finance: User, loan: Loan
