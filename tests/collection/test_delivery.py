@@ -4,9 +4,6 @@ through a real Celery worker that receives the same task twice."""
 
 import json
 import logging
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -19,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from collection import services, tasks
@@ -36,6 +33,7 @@ from tests.collection.recording_backend import (
     recorded_in,
 )
 from tests.factories import MemberFactory
+from tests.workers import worker_start, worker_stop
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -415,15 +413,6 @@ def test_a_message_stuck_in_sending_is_queued_again(member: Member) -> None:
 # A real worker ----------------------------------------------------------
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return (
-        f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}"
-    )
-
-
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -438,33 +427,8 @@ def test_a_real_worker_given_the_same_task_twice_sends_the_message_once(
     # Sent last, it tells the test the worker is done with the two before.
     last = _queue(member, Purpose.REMINDER_AHEAD, now)
     record = tmp_path / "sent.jsonl"
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "DJANGO_MODE": "development",
-        "SMS_BACKEND": RECORDING,
-        RECORD_FILE_ENV: str(record),
-    }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-            "-Q",
-            queue,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    worker, queue = worker_start(
+        {"SMS_BACKEND": RECORDING, RECORD_FILE_ENV: str(record)}
     )
     task_id = str(uuid.uuid4())
     try:
@@ -479,8 +443,7 @@ def test_a_real_worker_given_the_same_task_twice_sends_the_message_once(
                 break
             time.sleep(0.5)
     finally:
-        worker.terminate()
-        output = worker.communicate(timeout=30)[0].decode(errors="replace")
+        output = worker_stop(worker)
 
     sends = [sent.message_id for sent in recorded_in(record)]
     assert last.pk in sends, output

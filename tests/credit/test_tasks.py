@@ -1,15 +1,9 @@
 """The rescoring tasks: in-process, and once through Redis to a real worker."""
 
-import os
-import subprocess
-import sys
 import time
-import uuid
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from credit.models import CreditProfile, CreditScore
@@ -17,8 +11,7 @@ from credit.services import credit_score_member
 from credit.tasks import credit_rescore_stale, credit_score_batch
 from members.models import Member
 from tests.factories import MemberFactory
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.workers import worker_start, worker_stop
 
 
 @pytest.mark.django_db
@@ -57,42 +50,12 @@ def test_a_batch_scores_as_of_the_date_it_was_given() -> None:
     assert score.trigger == CreditScore.Trigger.SCHEDULED
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return (
-        f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}"
-    )
-
-
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_takes_a_batch_from_redis_and_scores_it() -> None:
     member = MemberFactory(kyc=Member.KycStatus.VERIFIED)
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_MODE": "development"}
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-            "-Q",
-            queue,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    worker, queue = worker_start()
     try:
         credit_score_batch.apply_async(args=([member.pk], "2026-12-03"), queue=queue)
         deadline = time.monotonic() + 60
@@ -101,8 +64,7 @@ def test_a_real_worker_takes_a_batch_from_redis_and_scores_it() -> None:
                 break
             time.sleep(0.5)
     finally:
-        worker.terminate()
-        output = worker.communicate(timeout=30)[0].decode(errors="replace")
+        output = worker_stop(worker)
 
     score = CreditScore.objects.filter(member=member).first()
     assert score is not None, output
