@@ -71,6 +71,16 @@ _COLLECTION_POLICY = [
     "collection.view_messagetemplate",
 ]
 
+_RISK_READ = [
+    "risk.view_dashboard",
+    "risk.view_snapshot",
+    "risk.view_tier",
+    "risk.view_warningrule",
+    "risk.view_alert",
+    "risk.view_stressscenario",
+    "risk.view_stressrun",
+]
+
 ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
     StaffRole.BRANCH_LEADER: [
         *_MEMBERS_READ,
@@ -85,6 +95,7 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         *_LOANS_READ,
         "loans.add_loan",
         "loans.approve_level1",
+        "risk.view_alert",
     ],
     StaffRole.RISK_OFFICER: [
         *_MEMBERS_READ,
@@ -149,6 +160,14 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "collection.decide_hardship",
         "collection.add_contactconsent",
         "collection.resend_message",
+        *_RISK_READ,
+        "risk.change_tier",
+        "risk.change_warningrule",
+        "risk.change_alert",
+        "risk.handle_alert",
+        "risk.add_stressscenario",
+        "risk.change_stressscenario",
+        "risk.run_stress_test",
     ],
     StaffRole.COLLECTOR: [
         "members.view_branch",
@@ -191,6 +210,7 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         *_LEDGER_READ,
         *_COLLECTION_READ,
         *_COLLECTION_POLICY,
+        *_RISK_READ,
     ],
 }
 
