@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from collection import services as collection_services
 from collection.models import Cause, CollectionCase, Contact, ContactConsent
+from config.demo_book import PER_BRANCH, Book
 from config.roles import StaffRole
 from credit import services as credit_services
 from loans import services as loan_services
@@ -101,6 +102,7 @@ class Command(BaseCommand):
             for index, row in enumerate(MEMBERS)
         }
         self._staff(branches)
+        self.branches = branches
         self._loans(start=start, today=today)
         self._collections(today)
         self._bureau_mismatch(today)
@@ -176,6 +178,18 @@ class Command(BaseCommand):
 
         def at(day: date, event: Event) -> None:
             events[day].append(event)
+
+        book = Book(
+            branches=self.branches,
+            product=self.product,
+            approver=self.risk,
+            finance=self.finance,
+            admin=self.admin,
+            start=start,
+            today=today,
+        )
+        book.register()
+        book.schedule(at)
 
         month_ago = today - relativedelta(months=1)
         self._disbursed(at, "王建国", start + timedelta(days=5), months=3)
@@ -326,6 +340,13 @@ class Command(BaseCommand):
         for name, _branch, phone, kyc, role, story in MEMBERS:
             notes = ", ".join(part for part in (f"KYC {kyc}", role, story) if part)
             self.stdout.write(f"  {phone}  {BORROWER_PASSWORD}   {name} ({notes})")
+        self.stdout.write(
+            f"  … and {PER_BRANCH} more borrowers in each branch (no sign-in), "
+            "whose loans make the portfolio on the risk pages"
+        )
+        self.stdout.write(
+            "\nRisk dashboards  http://127.0.0.1:8000/risk/  (risk, auditor)"
+        )
         self.stdout.write("\nAPI docs  http://127.0.0.1:8000/api/docs/\n")
 
 
