@@ -244,6 +244,7 @@ CLOSE_STEPS = [
     "loans.cob.report_to_credit",
     "collection.cob.cases",
     "collection.cob.ladder",
+    "risk.cob.snapshot",
 ]
 
 # Run inside every repayment's transaction, by the loans service, so a

@@ -1,3 +1,12 @@
 """The risk app's steps of the daily close: the day's portfolio snapshot,
 then the early-warning rules, which read it. Each takes the business date
 and returns how many rows it wrote, and is safe to run again."""
+
+from datetime import date
+
+from risk import portfolio
+
+
+def snapshot(*, on: date) -> int:
+    """The day's portfolio snapshot (see `risk.portfolio.snapshot_record`)."""
+    return portfolio.snapshot_record(on=on)
