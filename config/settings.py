@@ -245,6 +245,7 @@ CLOSE_STEPS = [
     "collection.cob.cases",
     "collection.cob.ladder",
     "risk.cob.snapshot",
+    "risk.cob.early_warnings",
 ]
 
 # Run inside every repayment's transaction, by the loans service, so a
