@@ -13,6 +13,7 @@ from config.health import healthz
 from credit.api import CreditMemberViewSet
 from loans.api import ProductViewSet
 from members.api import BranchViewSet
+from risk.api import StressRunViewSet
 
 router = DefaultRouter()
 router.register("branches", BranchViewSet, basename="branch")
@@ -26,6 +27,7 @@ router.register("messages", MessageViewSet, basename="message")
 router.register(
     "hardship-requests", HardshipRequestViewSet, basename="hardship-request"
 )
+router.register("risk/stress-tests", StressRunViewSet, basename="stress-test")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
