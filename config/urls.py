@@ -40,5 +40,6 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="schema"),
         name="swagger-ui",
     ),
+    path("risk/", include("risk.urls")),
     path("", include("portal.urls")),
 ]
