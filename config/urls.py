@@ -13,7 +13,7 @@ from config.health import healthz
 from credit.api import CreditMemberViewSet
 from loans.api import ProductViewSet
 from members.api import BranchViewSet
-from risk.api import StressRunViewSet
+from risk.api import PortfolioView, StressRunViewSet
 
 router = DefaultRouter()
 router.register("branches", BranchViewSet, basename="branch")
@@ -33,6 +33,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/risk/portfolio/", PortfolioView.as_view(), name="risk-portfolio"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(

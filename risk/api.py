@@ -21,11 +21,14 @@ from rest_framework import (
 )
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.permissions import ActionPermission
 from loans.selectors import business_date_current
+from members.selectors import branches_visible_to, sees_all_branches
 from risk import services
-from risk.models import StressRun, StressScenario
+from risk.models import Snapshot, StressRun, StressScenario
+from risk.selectors import portfolio_figures, snapshot_latest_date
 
 
 def _staff(request: Request) -> User:
@@ -120,3 +123,114 @@ class StressRunViewSet(
             as_of=business_date_current(),
         )
         return Response(StressRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+# Portfolio
+
+
+class BucketFiguresSerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField()
+    principal = serializers.CharField(help_text=_("Yuan, as a decimal string."))
+
+
+class TierFiguresSerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField()
+    principal = serializers.CharField(help_text=_("Yuan, as a decimal string."))
+    provision = serializers.CharField(help_text=_("Principal x rate, to the fen."))
+    provision_rate = serializers.CharField(
+        help_text=_("The tier's rate when the snapshot was taken, e.g. 0.2500.")
+    )
+
+
+class BranchShareSerializer(serializers.Serializer[Any]):
+    branch = serializers.IntegerField()
+    branch_name = serializers.CharField()
+    principal_outstanding = serializers.CharField()
+    share = serializers.CharField(help_text=_("Of the whole book's principal."))
+    par30 = serializers.CharField()
+
+
+class PortfolioSerializer(serializers.Serializer[Any]):
+    as_of = serializers.DateField()
+    branch = serializers.IntegerField(
+        allow_null=True, help_text=_("Empty for the whole book.")
+    )
+    loans_outstanding = serializers.IntegerField()
+    principal_outstanding = serializers.CharField()
+    par1 = serializers.CharField(
+        help_text=_(
+            "Principal of loans at least 1 day past due over all principal "
+            "outstanding, six places (par30 and par90 likewise)."
+        )
+    )
+    par30 = serializers.CharField()
+    par90 = serializers.CharField()
+    buckets = serializers.DictField(
+        child=BucketFiguresSerializer(),
+        help_text=_("By days past due: current, 1-30, 31-60, 61-90, 90+."),
+    )
+    tiers = serializers.DictField(
+        child=TierFiguresSerializer(), help_text=_("By five-tier classification.")
+    )
+    provision = serializers.CharField()
+    by_branch = BranchShareSerializer(many=True)
+
+
+class PortfolioQuerySerializer(serializers.Serializer[Any]):
+    date = serializers.DateField(
+        required=False, help_text=_("Business date; the latest snapshot if left out.")
+    )
+    branch = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text=_("A branch id; the whole book if left out."),
+    )
+
+
+class CanViewDashboard(permissions.BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user.has_perm("risk.view_dashboard"))
+
+
+class PortfolioView(APIView):
+    """The portfolio as a day's close left it, for the book or one branch."""
+
+    permission_classes = [permissions.IsAuthenticated, CanViewDashboard]
+
+    @extend_schema(
+        parameters=[PortfolioQuerySerializer],
+        responses={
+            200: PortfolioSerializer,
+            400: OpenApiResponse(description=_("A bad date or branch, named.")),
+            404: OpenApiResponse(
+                description=_("No snapshot for that date, or a branch not yours.")
+            ),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = PortfolioQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        user = _staff(request)
+        branch = None
+        if "branch" in query.validated_data:
+            branch_id = query.validated_data["branch"]
+            branch = branches_visible_to(user).filter(pk=branch_id).first()
+            if branch is None:
+                raise exceptions.NotFound(_("No such branch."))
+        elif not sees_all_branches(user):
+            raise exceptions.PermissionDenied(
+                _("Only staff who see every branch may read the whole book.")
+            )
+
+        on = query.validated_data.get("date") or snapshot_latest_date()
+        if on is None:
+            raise exceptions.NotFound(_("No portfolio snapshot has been recorded yet."))
+        try:
+            figures = portfolio_figures(on=on, branch=branch)
+        except Snapshot.DoesNotExist:
+            raise exceptions.NotFound(
+                _("No portfolio snapshot was recorded for %(date)s.")
+                % {"date": on.isoformat()}
+            ) from None
+
+        return Response(PortfolioSerializer(figures).data)
