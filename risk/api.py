@@ -43,7 +43,7 @@ def _staff(request: Request) -> User:
 
 class StressRunSerializer(serializers.ModelSerializer[StressRun]):
     scenario_name = serializers.CharField(source="scenario.name", read_only=True)
-    run_by = serializers.SlugRelatedField(
+    run_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
         help_text=_("Empty when the run was made by the system."),
