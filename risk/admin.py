@@ -668,7 +668,7 @@ class SnapshotAdmin(admin.ModelAdmin[Snapshot]):
     ]
     list_filter = ["branch"]
     list_select_related = ["branch"]
-    fields: list[str] = [
+    readonly_fields = (
         "on",
         "branch_or_book",
         "loans_outstanding",
@@ -680,8 +680,8 @@ class SnapshotAdmin(admin.ModelAdmin[Snapshot]):
         "tier_table",
         "provision",
         "created_at",
-    ]
-    readonly_fields = fields
+    )
+    fields = readonly_fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Snapshot]:
         snapshots = super().get_queryset(request)
