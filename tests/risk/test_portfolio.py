@@ -7,12 +7,16 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.test import Client
 
 from loans.close import close_through
 from loans.models import Loan
 from members.models import Branch
 from risk import cob
 from risk.models import DelinquencyMark, LoanPosition, Snapshot, Tier, TierCode
+from risk.portfolio import TierRate, tiers_check
 from tests.factories import BranchFactory
 from tests.loans.factories import ON, ProductFactory, Staff, active_loan, borrower
 
@@ -225,3 +229,80 @@ def test_the_real_close_marks_a_loan_the_day_it_reaches_thirty_days(
     on_16 = Snapshot.objects.get(on=date(2026, 3, 16), branch=None)
     assert (on_16.par1, on_16.par30) == (Decimal(1), Decimal(0))
     assert on_16.buckets["1-30"] == {"count": 1, "principal": "1200.00"}
+
+
+# Tiers and snapshots in the back-office -----------------------------------------
+
+
+def _tiers(*rows: tuple[str, int, str]) -> list[TierRate]:
+    return [TierRate(code, days, Decimal(rate)) for code, days, rate in rows]
+
+
+SHIPPED = (
+    ("normal", 0, "0.01"),
+    ("special_mention", 1, "0.02"),
+    ("substandard", 31, "0.25"),
+    ("doubtful", 61, "0.5"),
+    ("loss", 91, "1"),
+)
+
+
+def test_the_shipped_tiers_pass_the_tier_check() -> None:
+    tiers_check(_tiers(*SHIPPED))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (("normal", 1, "0.01"), "min_days"),
+        (("doubtful", 31, "0.5"), "min_days"),
+        (("doubtful", 61, "0.2"), "provision_rate"),
+        (("loss", 91, "1.5"), "provision_rate"),
+    ],
+)
+def test_tiers_out_of_order_are_refused_naming_the_field(
+    change: tuple[str, int, str], field: str
+) -> None:
+    rows = [change if row[0] == change[0] else row for row in SHIPPED]
+
+    with pytest.raises(ValidationError) as refused:
+        tiers_check(_tiers(*rows))
+
+    assert list(refused.value.message_dict) == [field]
+
+
+def test_a_risk_officer_edits_a_tier_in_the_admin(
+    client: Client, risk_officer: User
+) -> None:
+    client.force_login(risk_officer)
+    tier = Tier.objects.get(code=TierCode.SUBSTANDARD)
+    url = f"/admin/risk/tier/{tier.pk}/change/"
+
+    refused = client.post(url, {"min_days": "70", "provision_rate": "0.2500"})
+    accepted = client.post(url, {"min_days": "45", "provision_rate": "0.3000"})
+
+    assert refused.status_code == 200
+    assert "must start later" in refused.content.decode()
+    assert accepted.status_code == 302
+    tier.refresh_from_db()
+    assert (tier.min_days, tier.provision_rate) == (45, Decimal("0.3000"))
+    assert client.get("/admin/risk/tier/add/").status_code == 403
+
+
+def test_an_auditor_reads_snapshots_with_percentages_and_tables(
+    client: Client, auditor: User, book: dict[str, Branch]
+) -> None:
+    cob.snapshot(on=DAY)
+    client.force_login(auditor)
+    whole = Snapshot.objects.get(on=DAY, branch=None)
+
+    listing = client.get("/admin/risk/snapshot/").content.decode()
+    detail = client.get(f"/admin/risk/snapshot/{whole.pk}/change/").content.decode()
+
+    assert "81.54 %" in listing  # PAR 1 of the book
+    assert "750.00" in detail  # the doubtful tier's provision
+    assert "<table>" in detail
+    normal = Tier.objects.get(code=TierCode.NORMAL)
+    tier_page = client.get(f"/admin/risk/tier/{normal.pk}/change/")
+    assert tier_page.status_code == 200
+    assert 'name="min_days"' not in tier_page.content.decode()  # read only
