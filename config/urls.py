@@ -13,7 +13,7 @@ from config.health import healthz
 from credit.api import CreditMemberViewSet
 from loans.api import ProductViewSet
 from members.api import BranchViewSet
-from risk.api import PortfolioView, StressRunViewSet
+from risk.api import AlertViewSet, PortfolioView, StressRunViewSet
 
 router = DefaultRouter()
 router.register("branches", BranchViewSet, basename="branch")
@@ -28,6 +28,7 @@ router.register(
     "hardship-requests", HardshipRequestViewSet, basename="hardship-request"
 )
 router.register("risk/stress-tests", StressRunViewSet, basename="stress-test")
+router.register("risk/alerts", AlertViewSet, basename="risk-alert")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

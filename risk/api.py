@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import (
     exceptions,
@@ -19,16 +20,26 @@ from rest_framework import (
     status,
     viewsets,
 )
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.permissions import ActionPermission
+from loans.api import FORBIDDEN, REFUSED
 from loans.selectors import business_date_current
 from members.selectors import branches_visible_to, sees_all_branches
 from risk import services
-from risk.models import Snapshot, StressRun, StressScenario
+from risk.models import (
+    Alert,
+    Severity,
+    Snapshot,
+    StressRun,
+    StressScenario,
+    WarningRule,
+)
 from risk.selectors import portfolio_figures, snapshot_latest_date
+from risk.warnings import alerts_visible_to
 
 
 def _staff(request: Request) -> User:
@@ -234,3 +245,119 @@ class PortfolioView(APIView):
             ) from None
 
         return Response(PortfolioSerializer(figures).data)
+
+
+# Alerts
+
+
+class AlertSerializer(serializers.ModelSerializer[Alert]):
+    rule: serializers.SlugRelatedField[WarningRule] = serializers.SlugRelatedField(
+        slug_field="kind", read_only=True, help_text=_("The rule that raised it.")
+    )
+    assignee: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        help_text=_("Empty while nobody is assigned."),
+    )
+    evidence = serializers.JSONField(
+        read_only=True,
+        help_text=_("The figures that made the rule fire; amounts as strings."),
+    )
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "rule",
+            "severity",
+            "subject",
+            "branch",
+            "member",
+            "loan",
+            "evidence",
+            "raised_on",
+            "status",
+            "assignee",
+            "note",
+        ]
+        read_only_fields = fields
+
+
+class AlertNoteSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )
+
+
+class AlertFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=Alert.Status.choices, label=_("status"))
+    severity = filters.ChoiceFilter(choices=Severity.choices, label=_("severity"))
+    rule = filters.ChoiceFilter(
+        field_name="rule__kind", choices=WarningRule.Kind.choices, label=_("rule")
+    )
+
+    class Meta:
+        model = Alert
+        fields = ["status", "severity", "rule"]
+
+
+class AlertViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[Alert],
+):
+    """Early-warning alerts of the branches the user works; alerts of no
+    branch only for staff who see every branch."""
+
+    queryset = Alert.objects.none()
+    serializer_class = AlertSerializer
+    filterset_class = AlertFilter
+    action_permissions: dict[str, list[str | tuple[str, ...]]] = {
+        "acknowledge": ["risk.handle_alert"],
+        "resolve": ["risk.handle_alert"],
+    }
+
+    def get_queryset(self) -> QuerySet[Alert]:
+        return alerts_visible_to(self.request.user).select_related("rule", "assignee")
+
+    def get_permissions(self) -> Sequence[Any]:
+        if self.action in self.action_permissions:
+            return [permissions.IsAuthenticated(), ActionPermission()]
+        return super().get_permissions()
+
+    def _answer(self, alert: Alert) -> Response:
+        alert = self.get_queryset().get(pk=alert.pk)
+        return Response(AlertSerializer(alert).data)
+
+    @extend_schema(
+        summary=_("Acknowledge an open alert, with an optional note."),
+        request=AlertNoteSerializer,
+        responses={200: AlertSerializer, 400: REFUSED, 403: FORBIDDEN},
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        incoming = AlertNoteSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        alert = services.alert_acknowledge(
+            alert=self.get_object(),
+            by=_staff(request),
+            note=incoming.validated_data["note"],
+        )
+        return self._answer(alert)
+
+    @extend_schema(
+        summary=_("Resolve an alert, saying in the note what was done."),
+        request=AlertNoteSerializer,
+        responses={200: AlertSerializer, 400: REFUSED, 403: FORBIDDEN},
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        incoming = AlertNoteSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        # A missing note is the service's refusal, a 400 naming "note".
+        alert = services.alert_resolve(
+            alert=self.get_object(),
+            by=_staff(request),
+            note=incoming.validated_data["note"],
+        )
+        return self._answer(alert)
