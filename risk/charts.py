@@ -71,6 +71,7 @@ def _config(**extra: Any) -> dict[str, Any]:
         "width": 720,
         "height": 360,
         "margin": 12,
+        "margin_bottom": 28,
         "legend_at_bottom": True,
         "legend_at_bottom_columns": 3,
         "truncate_legend": -1,
@@ -132,39 +133,48 @@ def bar_chart(
     labels: Sequence[str],
     series: Mapping[str, Sequence[Decimal | int]],
     shares: bool = False,
-    horizontal: bool = False,
     limit: Decimal | None = None,
-    limit_label: str = "",
 ) -> str:
-    """Bars for each label, one colour per entry of `series`; `limit`, when
-    given, draws a line at that value (a policy limit)."""
-    kind = pygal.HorizontalBar if horizontal else pygal.Bar
-    chart = kind(
+    """Bars for each label, one colour per entry of `series`. With `limit`
+    (one series only), bars above it are drawn in the brand red and the
+    others in blue."""
+    chart = pygal.Bar(
         **_config(
             title=title,
             value_formatter=_percent if shares else _amount,
-            x_label_rotation=0 if horizontal else 20,
-            show_legend=len(series) > 1 or limit is not None,
-            height=max(360, 28 * len(labels) + 120) if horizontal else 360,
+            x_label_rotation=20 if len(labels) > 4 else 0,
+            show_legend=len(series) > 1,
+            max_scale=6,
         )
     )
     chart.x_labels = list(labels)
     for name, values in series.items():
-        chart.add(name, [_number(value) for value in values])
-    if limit is not None:
-        # Drawn as a second series of equal bars: pygal's bars have no
-        # reference line, and a series keeps the limit in the legend.
-        chart.add(limit_label, [float(limit)] * len(labels), fill=False)
+        if limit is None:
+            chart.add(name, [_number(value) for value in values])
+            continue
+        chart.add(
+            name,
+            [
+                {
+                    "value": float(value),
+                    "color": PALETTE[0] if value > limit else PALETTE[1],
+                }
+                for value in values
+            ],
+        )
     return _render(chart)
 
 
 def count_chart(*, title: str, labels: Sequence[str], counts: Sequence[int]) -> str:
-    """Plain counts per label (a histogram's bins)."""
+    """Plain counts per label (a histogram's bins), a few labels shown."""
     chart = pygal.Bar(
         **_config(
             title=title,
             show_legend=False,
-            x_label_rotation=30,
+            x_label_rotation=0,
+            show_minor_x_labels=False,
+            x_labels_major_count=5,
+            max_scale=6,
             value_formatter=lambda value: f"{value:,.0f}",
         )
     )
@@ -201,14 +211,18 @@ def bucket_principal(*, labels: Sequence[str], principal: Sequence[Decimal]) -> 
 def branch_shares(
     *, labels: Sequence[str], shares: Sequence[Decimal], limit: Decimal | None
 ) -> str:
+    title = _("Share of principal by branch")
+    if limit is not None:
+        title = _("%(title)s, red above the limit of %(limit)s") % {
+            "title": title,
+            "limit": _percent(float(limit)),
+        }
     return bar_chart(
-        title=_("Share of principal by branch"),
+        title=title,
         labels=labels,
         series={_("Share"): shares},
         shares=True,
-        horizontal=True,
         limit=limit,
-        limit_label=_("Policy limit"),
     )
 
 
@@ -237,11 +251,9 @@ def outcome_rates(
 
 
 def loss_histogram(*, edges: Sequence[Decimal], counts: Sequence[int]) -> str:
-    """Simulated losses: bin `i` runs from `edges[i]` to `edges[i + 1]`."""
-    labels = [
-        f"{_amount(float(low))}–{_amount(float(high))}"
-        for low, high in itertools.pairwise(edges)
-    ]
+    """Simulated losses: bin `i` runs from `edges[i]` to `edges[i + 1]`;
+    each bar is labelled with its lower edge (the table has both)."""
+    labels = [_amount(float(low)) for low, _high in itertools.pairwise(edges)]
     return count_chart(
         title=_("Simulated losses"), labels=labels, counts=counts[: len(labels)]
     )
@@ -257,5 +269,4 @@ def branch_losses(
         title=_("Loss by branch"),
         labels=labels,
         series={_("Expected"): expected, _("Stressed"): stressed},
-        horizontal=True,
     )

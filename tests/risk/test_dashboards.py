@@ -404,6 +404,18 @@ def test_charts_name_no_outside_address_and_carry_no_script() -> None:
     assert "北支部" in svgs[1]
 
 
+def test_branch_bars_above_the_limit_are_drawn_in_red() -> None:
+    svg = charts.branch_shares(
+        labels=["North", "South", "East"],
+        shares=[Decimal("0.6"), Decimal("0.4"), Decimal("0.1")],
+        limit=Decimal("0.4"),
+    )
+
+    fills = re.findall(r'class="bar" style="fill: (#\w+)', svg)
+    assert fills == [charts.PALETTE[0], charts.PALETTE[1], charts.PALETTE[1]]
+    assert "40.0%" in svg
+
+
 def test_the_dashboards_pages_reference_nothing_outside_the_project(
     risk_officer: User, branches: tuple[Branch, Branch]
 ) -> None:
