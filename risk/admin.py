@@ -161,7 +161,7 @@ ALERT_FIELDS = (
     "severity",
     "subject",
     "branch",
-    "member_link",
+    "member_named",
     "loan",
     "evidence_shown",
     "raised_on",
@@ -205,7 +205,7 @@ class AlertAdmin(admin.ModelAdmin[Alert]):
         )
 
     @admin.display(description=_("member"))
-    def member_link(self, alert: Alert) -> str:
+    def member_named(self, alert: Alert) -> str:
         # Id and real name only: the member's str carries the masked ID.
         if alert.member is None:
             return "-"
