@@ -39,6 +39,7 @@ from risk.models import (
     TierCode,
 )
 from risk.selectors import (
+    Concentration,
     Outcome,
     collection_outcomes,
     concentration,
@@ -215,7 +216,7 @@ def morning(request: HttpRequest) -> HttpResponse:
     tiers = _tier_table(snapshot)
     trend = _trend_table(series)
     spread = concentration(on=day)
-    branches, largest = _concentration_tables(request, spread)
+    branches, largest = _concentration_tables(spread)
 
     response = _tables_respond(
         request, [trend, buckets, tiers, branches, largest], stem="risk", stamp=day
@@ -349,7 +350,7 @@ def _tier_table(snapshot: Snapshot) -> Table:
     return table
 
 
-def _concentration_tables(request: HttpRequest, spread: Any) -> tuple[Table, Table]:
+def _concentration_tables(spread: Concentration) -> tuple[Table, Table]:
     breached = {exposure.branch_id for exposure in spread.breaches}
     branches = Table(
         "branches",
@@ -384,14 +385,14 @@ def _concentration_tables(request: HttpRequest, spread: Any) -> tuple[Table, Tab
             Column(_("Share"), "share"),
         ],
     )
-    for exposure in spread.largest:
+    for member in spread.largest:
         largest.add(
             [
-                f"M{exposure.member_id:06d}",
-                exposure.branch_name,
-                exposure.loans,
-                exposure.principal,
-                exposure.share,
+                f"M{member.member_id:06d}",
+                member.branch_name,
+                member.loans,
+                member.principal,
+                member.share,
             ]
         )
     return branches, largest

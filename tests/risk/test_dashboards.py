@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
@@ -339,6 +339,22 @@ def test_open_alerts_are_listed_newest_first_with_their_admin_page(
     assert "Long resolved" not in page
     for alert in (older, newer):
         assert reverse("admin:risk_alert_change", args=[alert.pk]) in page
+
+
+def test_staff_of_one_branch_see_only_that_branchs_alerts(
+    leader: User, branch: Branch, other_branch: Branch
+) -> None:
+    leader.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    _book()
+    _alert("Ours", Alert.Status.OPEN, DAY)
+    _alert("Theirs", Alert.Status.OPEN, DAY)
+    Alert.objects.filter(subject="Ours").update(branch=branch)
+    Alert.objects.filter(subject="Theirs").update(branch=other_branch)
+
+    page = _client(leader).get(reverse("risk:morning")).content.decode()
+
+    assert "Ours" in page
+    assert "Theirs" not in page
 
 
 def test_only_the_ten_newest_open_alerts_are_listed(risk_officer: User) -> None:
