@@ -30,6 +30,8 @@ from loans.selectors import Payable, payable
 from members import services
 from members.models import Branch, Member
 from members.validators import national_id_check_character
+from risk.models import StressScenario
+from risk.services import stress_test_run
 
 STAFF_PASSWORD = "demo-staff-2026"  # noqa: S105 (public demo password)
 BORROWER_PASSWORD = "demo-borrower-2026"  # noqa: S105 (public demo password)
@@ -106,6 +108,7 @@ class Command(BaseCommand):
         self._loans(start=start, today=today)
         self._collections(today)
         self._bureau_mismatch(today)
+        self._stress_test(today)
 
     def _member(
         self,
@@ -331,6 +334,12 @@ class Command(BaseCommand):
             by=None,
             on=today,
         )
+
+    def _stress_test(self, today: date) -> None:
+        """The shipped downturn scenario, run once on the demo's book."""
+        scenario = StressScenario.objects.order_by("pk").first()
+        if scenario is not None:
+            stress_test_run(scenario=scenario, by=self.risk, as_of=today - timedelta(1))
 
     def _print_sign_ins(self) -> None:
         self.stdout.write("\nBack-office  http://127.0.0.1:8000/admin/")
