@@ -36,6 +36,7 @@ from loans.models import Account, JournalLine, Loan, LoanTransition
 from loans.schedule import fen
 from members.models import GuarantorTie
 from risk.models import BUCKET_ORDER, Bucket, LoanPosition, Snapshot, Tier
+from risk.portfolio import bucket_of
 from risk.selectors import snapshot_latest_date, snapshot_on
 from risk.stress import (
     GRADES,
@@ -54,20 +55,6 @@ RECEIVABLES = [
 DEFAULT_DAYS = 90
 # A loan needs this long on the books before its outcome counts as history.
 SEASONING = timedelta(days=90)
-# First day past due of each bucket after `current`.
-_BUCKET_STARTS = [
-    (91, Bucket.DPD_OVER_90),
-    (61, Bucket.DPD_61_90),
-    (31, Bucket.DPD_31_60),
-    (1, Bucket.DPD_1_30),
-]
-
-
-def bucket_for(days: int) -> str:
-    for start, bucket in _BUCKET_STARTS:
-        if days >= start:
-            return bucket.value
-    return Bucket.CURRENT.value
 
 
 def _latest_grade() -> Coalesce:
@@ -105,7 +92,7 @@ def book_read(*, as_of: date) -> Book:
             principal=owed.get(loan_id, (Decimal(0), Decimal(0)))[0],
             ead=owed.get(loan_id, (Decimal(0), Decimal(0)))[1],
             grade=grade if grade in GRADES else MISSING_GRADE,
-            bucket=bucket_for(days),
+            bucket=bucket_of(days),
             days_past_due=days,
         )
         for loan_id, member_id, branch_id, branch_name, days, grade in loans
