@@ -116,15 +116,16 @@ class Book:
         self._guarantees()
 
     def _guarantees(self) -> None:
-        """Neighbours vouch for each other; in the last branch three members
-        vouch for one another in a ring, which the early warnings catch."""
+        """Neighbours vouch for each other down the list; in the last branch
+        the third also vouches for the first, closing a ring of three that
+        the early warnings catch."""
         for left, right in zip(self.borrowers, self.borrowers[1:], strict=False):
             if left.member.branch_id == right.member.branch_id:
                 self._tie(guarantor=left.member, borrower=right.member)
         ring = [
             b.member for b in self.borrowers if b.member.branch == self.branches[-1]
         ]
-        self._tie(guarantor=ring[-1], borrower=ring[0])
+        self._tie(guarantor=ring[2], borrower=ring[0])
 
     def _tie(self, *, guarantor: Member, borrower: Member) -> None:
         services.guarantor_tie_create(
