@@ -8,6 +8,7 @@ from django.core.management import call_command
 from loans import ledger
 from loans.models import BusinessDay, Loan
 from members.models import Member
+from risk.models import Alert, LoanPosition, Snapshot, StressRun, WarningRule
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +26,15 @@ def test_the_demo_loads_loans_in_every_state_through_real_closes() -> None:
         Member.KycStatus.values
     )
     assert "demo-borrower-2026" in out.getvalue()
+
+
+def test_the_demo_gives_the_risk_pages_months_of_history() -> None:
+    call_command("demo_seed", stdout=StringIO())
+
+    assert Snapshot.objects.filter(branch__isnull=True).count() >= 150
+    assert LoanPosition.objects.values("on").distinct().count() >= 4
+    assert Alert.objects.filter(rule__kind=WarningRule.Kind.GUARANTOR_RING).exists()
+    assert StressRun.objects.count() == 1
 
 
 def test_loading_the_demo_twice_changes_nothing() -> None:
