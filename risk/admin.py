@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
@@ -211,7 +211,7 @@ class AlertAdmin(admin.ModelAdmin[Alert]):
             return "-"
         return f"{alert.member.pk} {alert.member.real_name}"
 
-    @admin.display(description=_("evidence"))
+    @admin.display(description=pgettext_lazy("alert", "evidence"))
     def evidence_shown(self, alert: Alert) -> SafeString:
         text = json.dumps(alert.evidence, indent=2, ensure_ascii=False, sort_keys=True)
         return format_html("<pre>{}</pre>", text)

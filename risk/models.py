@@ -15,6 +15,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loans.models import Loan
 from members.models import Branch, Member
@@ -291,7 +292,7 @@ class Alert(models.Model):
         related_name="risk_alerts",
         verbose_name=_("loan"),
     )
-    evidence = models.JSONField(_("evidence"), default=dict)
+    evidence = models.JSONField(pgettext_lazy("alert", "evidence"), default=dict)
     raised_on = models.DateField(_("raised on"))
     dedupe_key = models.CharField(max_length=120, unique=True, editable=False)
     status = models.CharField(
