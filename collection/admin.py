@@ -44,9 +44,10 @@ from collection.models import (
     StepDone,
 )
 from config.money import yuan
+from config.permissions import request_staff
 from config.roles import StaffRole
 from credit.admin import ReadOnlyAdmin
-from loans.admin import LOAN_NUMBER, _staff
+from loans.admin import LOAN_NUMBER
 from loans.selectors import business_date_current, loans_visible_to
 from members.admin import ReadOnlyInline, ReasonActionForm, ScopedAdmin, _run_each
 from members.models import Branch, EmergencyContact, Member
@@ -191,7 +192,7 @@ class EscalationPolicyAdmin(admin.ModelAdmin[EscalationPolicy]):
         form: forms.ModelForm[EscalationPolicy],
         change: bool,
     ) -> None:
-        obj.updated_by = _staff(request)
+        obj.updated_by = request_staff(request)
         super().save_model(request, obj, form, change)
 
 
@@ -531,7 +532,7 @@ class CollectionCaseAdmin(LoanScopedAdmin):
         form: forms.ModelForm[CollectionCase],
         change: bool,
     ) -> None:
-        by = _staff(request)
+        by = request_staff(request)
         collector = form.cleaned_data.get("collector")
         if "collector" in form.changed_data and collector is not None:
             services.case_assign(case=obj, collector=collector, by=by)
@@ -651,7 +652,7 @@ class CollectionCaseAdmin(LoanScopedAdmin):
             try:
                 services.contact_record(
                     case=case,
-                    by=_staff(request),
+                    by=request_staff(request),
                     at=form.cleaned_data["at"],
                     channel=form.cleaned_data["channel"],
                     party=form.cleaned_data["party"],
@@ -684,7 +685,7 @@ class CollectionCaseAdmin(LoanScopedAdmin):
                 services.case_close(
                     case=case,
                     review=form.cleaned_data["review"],
-                    by=_staff(request),
+                    by=request_staff(request),
                     on=business_date_current(),
                 )
             except ValidationError as error:
@@ -805,7 +806,7 @@ class LegalReferralAdmin(LoanScopedAdmin):
     def _review(
         self, request: HttpRequest, queryset: QuerySet[LegalReferral], approve: bool
     ) -> None:
-        by, on = _staff(request), business_date_current()
+        by, on = request_staff(request), business_date_current()
         note = request.POST.get("reason", "").strip()
         _run_each(
             self,
@@ -963,7 +964,7 @@ class HardshipRequestAdmin(LoanScopedAdmin):
             type[HardshipAskForm], super().get_form(request, obj, change, **kwargs)
         )
         # The class is made afresh for each request, so it may carry the user.
-        form.asked_by = _staff(request)
+        form.asked_by = request_staff(request)
         loan_field = form.base_fields["loan"]
         if isinstance(loan_field, forms.ModelChoiceField):
             loan_field.queryset = loans_visible_to(request.user).filter(
@@ -991,7 +992,7 @@ class HardshipRequestAdmin(LoanScopedAdmin):
     def approve(
         self, request: HttpRequest, queryset: QuerySet[HardshipRequest]
     ) -> None:
-        by, on = _staff(request), business_date_current()
+        by, on = request_staff(request), business_date_current()
         note = request.POST.get("reason", "").strip()
         _run_each(
             self,
@@ -1016,7 +1017,7 @@ class HardshipRequestAdmin(LoanScopedAdmin):
         given = "refusal_reason" in request.POST
         form = RefusalForm(request.POST if given else None)
         if form.is_bound and form.is_valid():
-            by, on = _staff(request), business_date_current()
+            by, on = request_staff(request), business_date_current()
             reason = form.cleaned_data["refusal_reason"]
             _run_each(
                 self,

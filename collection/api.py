@@ -18,7 +18,6 @@ from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import (
-    exceptions,
     mixins,
     permissions,
     serializers,
@@ -38,19 +37,12 @@ from collection.models import (
     Message,
     Stage,
 )
-from config.permissions import ActionPermission
+from config.permissions import ActionPermission, request_staff
 from loans.api import FORBIDDEN, REFUSED, LoanViewSet
 from loans.selectors import business_date_current, loans_visible_to
 from members.api import ReasonSerializer
 from members.models import EmergencyContact
 from members.selectors import members_visible_to
-
-
-def _staff(request: Request) -> User:
-    """The signed-in user; the permission classes let no one else this far."""
-    if not isinstance(request.user, User):
-        raise exceptions.NotAuthenticated()
-    return request.user
 
 
 def _username_field(**kwargs: Any) -> serializers.SlugRelatedField[User]:
@@ -341,7 +333,7 @@ class HardshipRequestViewSet(viewsets.ReadOnlyModelViewSet[HardshipRequest]):
         incoming.is_valid(raise_exception=True)
         decided = services.hardship_approve(
             request=self.get_object(),
-            by=_staff(request),
+            by=request_staff(request),
             on=business_date_current(),
             note=incoming.validated_data["note"],
         )
@@ -358,7 +350,7 @@ class HardshipRequestViewSet(viewsets.ReadOnlyModelViewSet[HardshipRequest]):
         incoming.is_valid(raise_exception=True)
         decided = services.hardship_refuse(
             request=self.get_object(),
-            by=_staff(request),
+            by=request_staff(request),
             on=business_date_current(),
             reason=incoming.validated_data["reason"],
         )

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from django_fsm import FSMFieldMixin, get_available_FIELD_transitions
 
 from config.money import yuan
+from config.permissions import request_staff
 from credit.admin import ReadOnlyAdmin
 from loans import ledger, services
 from loans.models import (
@@ -53,13 +54,6 @@ STATE_LABELS = dict(Loan.State.choices)
 def _percent(fraction: Decimal) -> str:
     """0.1200 as "12 %", 0.1250 as "12.5 %"."""
     return f"{(fraction * 100).normalize():f} %"
-
-
-def _staff(request: HttpRequest) -> User:
-    """The signed-in user; the admin lets nobody else reach an action."""
-    if not isinstance(request.user, User):
-        raise PermissionDenied
-    return request.user
 
 
 def _refusals_reported(
@@ -519,7 +513,7 @@ class LoanAdmin(ScopedAdmin):
             type[LoanApplyForm], super().get_form(request, obj, change, **kwargs)
         )
         # The class is made afresh for each request, so it may carry the user.
-        form.keyed_by = _staff(request)
+        form.keyed_by = request_staff(request)
         member_field = form.base_fields["member"]
         if isinstance(member_field, forms.ModelChoiceField):
             member_field.queryset = members_visible_to(request.user)
@@ -651,7 +645,7 @@ class LoanAdmin(ScopedAdmin):
         permissions=["approve"],
     )
     def approve(self, request: HttpRequest, queryset: QuerySet[Loan]) -> None:
-        by, on = _staff(request), business_date_current()
+        by, on = request_staff(request), business_date_current()
         comment = request.POST.get("reason", "").strip()
         _run_each(
             self,
@@ -675,7 +669,7 @@ class LoanAdmin(ScopedAdmin):
         )
         if not reason:
             return
-        by, on = _staff(request), business_date_current()
+        by, on = request_staff(request), business_date_current()
         _run_each(
             self,
             request,
@@ -690,7 +684,7 @@ class LoanAdmin(ScopedAdmin):
 
     @admin.action(description=_("Disburse"), permissions=["disburse"])
     def disburse(self, request: HttpRequest, queryset: QuerySet[Loan]) -> None:
-        by, on = _staff(request), business_date_current()
+        by, on = request_staff(request), business_date_current()
         _run_each(
             self,
             request,
@@ -712,7 +706,7 @@ class LoanAdmin(ScopedAdmin):
         )
         if not reason:
             return
-        by = _staff(request)
+        by = request_staff(request)
         _run_each(
             self,
             request,
@@ -731,7 +725,7 @@ class LoanAdmin(ScopedAdmin):
         description=_("Approve the requested write-off"), permissions=["write_off"]
     )
     def approve_write_off(self, request: HttpRequest, queryset: QuerySet[Loan]) -> None:
-        by, on = _staff(request), business_date_current()
+        by, on = request_staff(request), business_date_current()
         _run_each(
             self,
             request,

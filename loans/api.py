@@ -32,7 +32,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.permissions import ActionPermission
+from config.permissions import ActionPermission, request_staff
 from loans import ledger, services
 from loans.models import (
     Account,
@@ -57,13 +57,6 @@ class IdempotencyKeyReused(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = _("This Idempotency-Key was already used for another request.")
     default_code = "idempotency_conflict"
-
-
-def _staff(request: Request) -> User:
-    """The signed-in user; the permission classes let no one else this far."""
-    if not isinstance(request.user, User):
-        raise exceptions.NotAuthenticated()
-    return request.user
 
 
 # Products ---------------------------------------------------------------------
@@ -433,7 +426,7 @@ class LoanViewSet(
         incoming.is_valid(raise_exception=True)
         loan = services.loan_approve(
             loan=self.get_object(),
-            by=_staff(request),
+            by=request_staff(request),
             comment=incoming.validated_data["comment"],
             on=business_date_current(),
         )
@@ -449,7 +442,7 @@ class LoanViewSet(
         incoming.is_valid(raise_exception=True)
         loan = services.loan_reject(
             loan=self.get_object(),
-            by=_staff(request),
+            by=request_staff(request),
             reason=incoming.validated_data["reason"],
             on=business_date_current(),
         )
@@ -493,7 +486,7 @@ class LoanViewSet(
         incoming.is_valid(raise_exception=True)
         write_off = services.loan_write_off_request(
             loan=self.get_object(),
-            by=_staff(request),
+            by=request_staff(request),
             reason=incoming.validated_data["reason"],
         )
         return Response(
@@ -508,7 +501,9 @@ class LoanViewSet(
     @action(detail=True, methods=["post"], url_path="write-off/approve")
     def write_off_approve(self, request: Request, pk: str | None = None) -> Response:
         loan = services.loan_write_off_approve(
-            loan=self.get_object(), by=_staff(request), on=business_date_current()
+            loan=self.get_object(),
+            by=request_staff(request),
+            on=business_date_current(),
         )
         return self._detail(loan)
 

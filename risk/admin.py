@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -19,6 +19,7 @@ from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
+from config.permissions import request_staff
 from loans.selectors import business_date_current
 from members.admin import _run_each
 from members.selectors import branches_visible_to, sees_all_branches
@@ -39,12 +40,6 @@ from risk.portfolio import TierRate, tiers_check
 from risk.warnings import alerts_visible_to
 
 # Rules and alerts
-
-
-def _staff(request: HttpRequest) -> User:
-    if not isinstance(request.user, User):
-        raise PermissionDenied
-    return request.user
 
 
 # What each rule's threshold and window mean, shown beside the fields.
@@ -144,7 +139,7 @@ class WarningRuleAdmin(admin.ModelAdmin[WarningRule]):
         form: forms.ModelForm[WarningRule],
         change: bool,
     ) -> None:
-        obj.updated_by = _staff(request)
+        obj.updated_by = request_staff(request)
         super().save_model(request, obj, form, change)
 
 
@@ -235,7 +230,7 @@ class AlertAdmin(admin.ModelAdmin[Alert]):
 
     @admin.action(description=_("Acknowledge selected alerts"), permissions=["handle"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
-        by = _staff(request)
+        by = request_staff(request)
         _run_each(
             self,
             request,
@@ -254,7 +249,7 @@ class AlertAdmin(admin.ModelAdmin[Alert]):
         """A page asking what was done; submitted with a note, resolve each."""
         form = ResolveForm(request.POST if "note" in request.POST else None)
         if form.is_bound and form.is_valid():
-            by, note = _staff(request), form.cleaned_data["note"]
+            by, note = request_staff(request), form.cleaned_data["note"]
             _run_each(
                 self,
                 request,
@@ -275,7 +270,7 @@ class AlertAdmin(admin.ModelAdmin[Alert]):
 
     @admin.action(description=_("Assign selected alerts to me"), permissions=["handle"])
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
-        me = _staff(request)
+        me = request_staff(request)
         _run_each(
             self,
             request,

@@ -25,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.permissions import ActionPermission
+from config.permissions import ActionPermission, request_staff
 from loans.api import FORBIDDEN, REFUSED
 from loans.selectors import business_date_current
 from members.selectors import branches_visible_to, sees_all_branches
@@ -40,14 +40,6 @@ from risk.models import (
 )
 from risk.selectors import portfolio_figures, snapshot_latest_date
 from risk.warnings import alerts_visible_to
-
-
-def _staff(request: Request) -> User:
-    """The signed-in user; the permission classes let no one else this far."""
-    if not isinstance(request.user, User):
-        raise exceptions.NotAuthenticated()
-    return request.user
-
 
 # Stress tests
 
@@ -130,7 +122,7 @@ class StressRunViewSet(
         given.is_valid(raise_exception=True)
         run = services.stress_test_run(
             scenario=given.validated_data["scenario"],
-            by=_staff(request),
+            by=request_staff(request),
             as_of=business_date_current(),
         )
         return Response(StressRunSerializer(run).data, status=status.HTTP_201_CREATED)
@@ -221,7 +213,7 @@ class PortfolioView(APIView):
     def get(self, request: Request) -> Response:
         query = PortfolioQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        user = _staff(request)
+        user = request_staff(request)
         branch = None
         if "branch" in query.validated_data:
             branch_id = query.validated_data["branch"]
@@ -340,7 +332,7 @@ class AlertViewSet(
         incoming.is_valid(raise_exception=True)
         alert = services.alert_acknowledge(
             alert=self.get_object(),
-            by=_staff(request),
+            by=request_staff(request),
             note=incoming.validated_data["note"],
         )
         return self._answer(alert)
@@ -357,7 +349,7 @@ class AlertViewSet(
         # A missing note is the service's refusal, a 400 naming "note".
         alert = services.alert_resolve(
             alert=self.get_object(),
-            by=_staff(request),
+            by=request_staff(request),
             note=incoming.validated_data["note"],
         )
         return self._answer(alert)
