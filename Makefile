@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test install install-dev messages compile-messages lint typecheck clean
+.PHONY: run serve-all test install install-dev messages compile-messages lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ run: install .env compile-messages
 	$(MANAGE) migrate --no-input
 	$(MANAGE) demo_seed
 	$(MANAGE) runserver 127.0.0.1:8000
+
+# Web, workers and beat as in production (Procfile), under honcho, against
+# the PostgreSQL and Redis named in .env (docs/operations.md).
+serve-all: install .env compile-messages
+	@grep -q '^DATABASE_URL=postgres' .env && grep -q '^CELERY_BROKER_URL=redis' .env \
+	  || { echo "serve-all: set DATABASE_URL and CELERY_BROKER_URL in .env"; exit 1; }
+	$(MANAGE) migrate --no-input
+	$(MANAGE) collectstatic --no-input --verbosity 0
+	$(BIN)/honcho start
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_fsm",
+    "django_celery_beat",
     "config",
     "members",
     "credit",
@@ -221,6 +222,44 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# Queues. The close runs for minutes to hours; reminders and webhooks must not
+# wait behind it, so each has a queue of its own and `Procfile` gives the close
+# its own worker. Everything else (scoring batches) uses the default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "loans.tasks.loans_close_business_day": {"queue": "close"},
+    "collection.tasks.*": {"queue": "messages"},
+    "integrations.tasks.*": {"queue": "messages"},
+}
+# A worker process takes one task at a time: a long close or scoring batch
+# never holds back tasks that another process could start.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Acknowledge after running, so a task whose worker died runs again, only
+# where a second run does no harm: the close resumes at its unfinished step
+# and message and webhook dispatch claim each row once. Scoring is left
+# acknowledged on receipt because a repeated batch stores a second score.
+CLOSE_TIME_LIMIT = 5 * 60 * 60
+CELERY_TASK_ANNOTATIONS = {
+    "loans.tasks.loans_close_business_day": {
+        "acks_late": True,
+        "soft_time_limit": CLOSE_TIME_LIMIT,
+        "time_limit": CLOSE_TIME_LIMIT + 10 * 60,
+    },
+    "collection.tasks.messages_dispatch": {"acks_late": True},
+    "collection.tasks.message_send": {"acks_late": True},
+    "integrations.tasks.webhooks_dispatch": {"acks_late": True},
+}
+# Redis hands an unacknowledged task to another worker after this long. It is
+# above the close's hard time limit, so a close still running is never started
+# a second time, and above any countdown or eta (none is used today; webhook
+# retries wait in the database, not in the broker).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CLOSE_TIME_LIMIT + 60 * 60}
+# Beat reads its schedule from the database (django-celery-beat), so staff can
+# see it, pause an entry and add one in the admin. CELERY_BEAT_SCHEDULE below
+# stays the source of the shipped entries: the scheduler writes it into its
+# tables each time beat starts (timings reset to these; a paused entry stays
+# paused).
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "loans-close-business-day": {
         "task": "loans.tasks.loans_close_business_day",
