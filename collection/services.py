@@ -275,6 +275,42 @@ def message_resend(*, message: Message, now: datetime) -> Message:
 
 
 @transaction.atomic
+def messages_requeue(
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    message_ids: list[int] | None = None,
+) -> dict[str, int]:
+    """Queue failed messages again, and those stuck in sending longer than a
+    send can take (a worker died holding them), for the operator's command.
+
+    Counts by former status. A row sent meanwhile is not touched.
+    """
+    stuck = Message.objects.filter(
+        status=Message.Status.SENDING, scheduled_for__lte=now - SENDING_TIMEOUT
+    )
+    failed = Message.objects.filter(status=Message.Status.FAILED)
+    if since is not None:
+        stuck = stuck.filter(created_at__gte=since)
+        failed = failed.filter(created_at__gte=since)
+    if message_ids is not None:
+        stuck = stuck.filter(pk__in=message_ids)
+        failed = failed.filter(pk__in=message_ids)
+    counts = {
+        "stuck": stuck.update(status=Message.Status.QUEUED, scheduled_for=now),
+        "failed": failed.update(
+            status=Message.Status.QUEUED, scheduled_for=now, attempts=0
+        ),
+    }
+    logger.info(
+        "Outbox: %d failed and %d stuck messages queued again",
+        *(counts["failed"], counts["stuck"]),
+    )
+    transaction.on_commit(dispatch_soon)
+    return counts
+
+
+@transaction.atomic
 def message_mark_read(*, message: Message, member: Member, now: datetime) -> None:
     if message.member_id != member.pk or message.audience != Message.Audience.BORROWER:
         raise ValidationError({"message": _("This message is not yours.")})

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django_celery_beat import schedulers
 from django_celery_beat.models import PeriodicTask
-from django_celery_beat.schedulers import DatabaseScheduler
 
 from config.celery import app
 
@@ -73,13 +73,18 @@ def test_visibility_timeout_outlasts_the_close() -> None:
 
 
 @pytest.mark.django_db
-def test_beat_writes_the_code_schedule_into_its_tables_and_keeps_a_pause() -> None:
-    DatabaseScheduler(app=app)
+def test_beat_writes_the_code_schedule_into_its_tables_and_keeps_a_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Beat closes stale connections between ticks; here that would close the
+    # test's own transaction.
+    monkeypatch.setattr(schedulers, "close_old_connections", lambda: None)
+    schedulers.DatabaseScheduler(app=app)
     close = PeriodicTask.objects.get(name="loans-close-business-day")
     close.enabled = False
     close.save()
 
-    DatabaseScheduler(app=app)
+    schedulers.DatabaseScheduler(app=app)
 
     names = set(PeriodicTask.objects.values_list("name", flat=True))
     assert set(settings.CELERY_BEAT_SCHEDULE) <= names

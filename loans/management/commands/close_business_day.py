@@ -1,5 +1,6 @@
 """`manage.py close_business_day [--date YYYY-MM-DD]`."""
 
+import logging
 from datetime import date
 from typing import Any
 
@@ -8,21 +9,37 @@ from django.utils import timezone
 
 from loans.close import close_through
 
+logger = logging.getLogger(__name__)
+
 
 class Command(BaseCommand):
     help = (
         "Close every business date not yet closed up to --date (today by "
-        "default), in order. Safe to run twice; resumes a close that stopped."
+        "default), in order, so a machine that was down catches up. Safe to run "
+        "twice; resumes a close that stopped at the step it was in."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--date", type=date.fromisoformat, default=None)
+        parser.add_argument(
+            "--date",
+            type=date.fromisoformat,
+            default=None,
+            help="Last business date to close, YYYY-MM-DD (default: today).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         until = options["date"] or timezone.localdate()
         if until > timezone.localdate():
             raise CommandError("A business date in the future cannot be closed.")
-        days = close_through(until=until, progress=self.stdout.write)
+        try:
+            days = close_through(until=until, progress=self.stdout.write)
+        except Exception as error:
+            # The steps done are recorded; the next run resumes after them.
+            logger.exception("Close through %s stopped", until)
+            raise CommandError(
+                f"The close stopped: {error}. Fix the cause and run again; "
+                "it resumes at the step that failed."
+            ) from error
         self.stdout.write(
             self.style.SUCCESS(f"Closed through {until} ({len(days)} dates).")
         )
