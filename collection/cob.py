@@ -33,6 +33,7 @@ from collection.models import (
 )
 from collection.rules import has_consent
 from loans.models import Installment, Loan
+from members.events import EventKind, events_emit
 from members.models import GuarantorTie
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,10 @@ def _write(
 ) -> int:
     CollectionCase.objects.bulk_create(plan.new_cases.values())
     cases = {**cases, **plan.new_cases}
+    stages_before: dict[int, str | None] = {
+        case.pk: None if loan_id in plan.new_cases else case.stage
+        for loan_id, case in cases.items()
+    }
     loan_ids = {loan.pk for loan, _step, _due in plan.steps}
     installments: dict[int, list[Installment]] = defaultdict(list)
     for installment in Installment.objects.filter(loan_id__in=loan_ids).order_by(
@@ -215,6 +220,23 @@ def _write(
 
     CollectionCase.objects.bulk_update(
         {case.pk: case for case in cases.values()}.values(), ["stage", "updated_at"]
+    )
+    # A case changes stage only through a step of the plan, which has its loan.
+    members = {loan.pk: loan.member_id for loan, _step, _due in plan.steps}
+    events_emit(
+        kind=EventKind.COLLECTION_STAGE_CHANGED,
+        payloads=[
+            {
+                "case": case.pk,
+                "loan": case.loan_id,
+                "member": members[case.loan_id],
+                "from": stages_before[case.pk],
+                "to": case.stage,
+            }
+            for case in {case.pk: case for case in cases.values()}.values()
+            if case.stage != stages_before[case.pk]
+        ],
+        on=on,
     )
     StepDone.objects.bulk_create(marks)
     CallTask.objects.bulk_create(tasks)

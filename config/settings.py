@@ -6,6 +6,7 @@ fresh machine with nothing set. Every variable is documented in
 `.env.example`.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
     "collection",
     "risk",
     "portal",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -273,6 +275,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "credit.tasks.credit_rescore_stale",
         "schedule": crontab(hour=2, minute=30),
     },
+    "integrations-webhooks-dispatch": {
+        "task": "integrations.tasks.webhooks_dispatch",
+        "schedule": crontab(minute="*"),
+    },
 }
 
 # The daily close: steps run in this order for each business date.
@@ -290,6 +296,18 @@ CLOSE_STEPS = [
 # Run inside every repayment's transaction, by the loans service, so a
 # higher app reacts without the loans app importing it.
 REPAYMENT_FOLLOWERS = ["collection.services.case_resolve_if_cured"]
+
+# Told of every business event (members.events), inside its transaction:
+# integrations records a webhook delivery per subscribed endpoint.
+EVENT_FOLLOWERS = ["integrations.services.events_record"]
+# Webhooks: seconds a partner has to answer, tries before giving up, the wait
+# before the first retry (doubling after each), and whether plain http://
+# URLs are accepted (development only: secrets and data must not travel
+# unencrypted).
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=5.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_FIRST_RETRY = timedelta(minutes=1)
+WEBHOOKS_ALLOW_PLAIN_HTTP = DEVELOPMENT
 
 # Collections: how each channel's messages leave, and what they quote.
 MESSAGE_BACKENDS = {

@@ -29,6 +29,8 @@ from loans.models import (
     LoanTransition,
 )
 from loans.schedule import fen
+from loans.services import loan_moved_payload
+from members.events import EventKind, events_emit
 from members.models import BlacklistEntry, Member
 
 logger = logging.getLogger(__name__)
@@ -59,14 +61,22 @@ def move_set(loans: QuerySet[Loan], name: str, *, on: date, reason: str) -> int:
             moving = list(
                 loans.select_for_update()
                 .filter(pk__in=chunk, state__in=sources)
-                .values_list("pk", "state")
+                .values_list("pk", "state", "member_id")
             )
-            Loan.objects.filter(pk__in=[pk for pk, _ in moving]).update(state=target)
+            Loan.objects.filter(pk__in=[pk for pk, _, _ in moving]).update(state=target)
             LoanTransition.objects.bulk_create(
                 LoanTransition(
                     loan_id=pk, source=source, target=target, on=on, reason=reason
                 )
-                for pk, source in moving
+                for pk, source, _ in moving
+            )
+            events_emit(
+                kind=EventKind.LOAN_STATE_CHANGED,
+                payloads=[
+                    loan_moved_payload(pk, member_id, source, target)
+                    for pk, source, member_id in moving
+                ],
+                on=on,
             )
         moved += len(moving)
     return moved

@@ -38,6 +38,7 @@ from loans.models import (
     WriteOffRequest,
 )
 from loans.selectors import arrears, payable
+from members.events import EventKind, Payload, event_emit
 from members.models import Member
 from members.selectors import member_borrowing_blockers
 
@@ -68,7 +69,19 @@ def _move(
     LoanTransition.objects.create(
         loan=loan, source=source, target=loan.state, on=on, by=_user(by), reason=reason
     )
+    event_emit(
+        kind=EventKind.LOAN_STATE_CHANGED,
+        payload=loan_moved_payload(loan.pk, loan.member_id, source, loan.state),
+        on=on,
+    )
     logger.info("Loan %s: %s -> %s", loan.pk, source, loan.state)
+
+
+def loan_moved_payload(
+    loan_id: int, member_id: int, source: str, target: str
+) -> Payload:
+    """What partners are told of a loan's move (loans.cob sends the same)."""
+    return {"loan": loan_id, "member": member_id, "from": source, "to": target}
 
 
 def _refuse_unless(allowed: bool, message: str) -> None:
@@ -439,6 +452,22 @@ def _repayment_post(
         import_string(follower)(loan=loan, on=on)
     repayment.loan_state = loan.state
     repayment.save(update_fields=["loan_state"])
+    event_emit(
+        kind=EventKind.REPAYMENT_POSTED,
+        payload={
+            "repayment": repayment.pk,
+            "loan": loan.pk,
+            "member": loan.member_id,
+            "amount": str(repayment.amount),
+            "to_principal": str(repayment.to_principal),
+            "to_interest": str(repayment.to_interest),
+            "to_penalty": str(repayment.to_penalty),
+            "value_date": repayment.value_date.isoformat(),
+            "reference": repayment.reference,
+            "loan_state": loan.state,
+        },
+        on=on,
+    )
     logger.info("Loan %s: repayment %s posted", loan.pk, repayment.pk)
     return repayment
 

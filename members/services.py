@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from members import pii
+from members.events import EventKind, event_emit
 from members.models import (
     BlacklistEntry,
     BlacklistRule,
@@ -345,6 +346,17 @@ def member_blacklist(
         note=reason,
     )
 
+    event_emit(
+        kind=EventKind.MEMBER_BLACKLISTED,
+        payload={
+            "member": member.pk,
+            "branch": member.branch_id,
+            "entry": entry.pk,
+            "source": entry.source,
+            "source_reference": entry.source_reference,
+        },
+        on=on,
+    )
     logger.info("Member %s: blacklisted (entry %s)", member.pk, entry.pk)
     return entry
 
@@ -409,6 +421,11 @@ def blacklist_lift(
         note=reason,
     )
 
+    event_emit(
+        kind=EventKind.MEMBER_BLACKLIST_LIFTED,
+        payload={"member": member.pk, "branch": member.branch_id, "entry": entry.pk},
+        on=on,
+    )
     logger.info("Member %s: blacklist entry %s lifted", member.pk, entry.pk)
     return entry
 
