@@ -11,6 +11,7 @@ from collection.api import (
 )
 from config.health import healthz
 from credit.api import CreditMemberViewSet
+from integrations.api import EndpointViewSet
 from loans.api import ProductViewSet
 from members.api import BranchViewSet
 from risk.api import AlertViewSet, PortfolioView, StressRunViewSet
@@ -29,6 +30,7 @@ router.register(
 )
 router.register("risk/stress-tests", StressRunViewSet, basename="stress-test")
 router.register("risk/alerts", AlertViewSet, basename="risk-alert")
+router.register("webhook-endpoints", EndpointViewSet, basename="webhook-endpoint")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -44,7 +44,11 @@ RETRY_CODES = {408, 429}
 # Endpoints ------------------------------------------------------------------
 
 
-def _clean(*, url: str, event_types: Sequence[str]) -> list[str]:
+def endpoint_clean(
+    *, url: str, event_types: Sequence[str], secret: str = ""
+) -> list[str]:
+    """The event types in their canonical order, or a ValidationError naming
+    the field at fault; the admin form calls it too."""
     errors: dict[str, str] = {}
     plain_allowed = settings.WEBHOOKS_ALLOW_PLAIN_HTTP
     if not url.startswith("https://") and not (
@@ -58,6 +62,8 @@ def _clean(*, url: str, event_types: Sequence[str]) -> list[str]:
         }
     elif not event_types:
         errors["event_types"] = _("Choose at least one event type.")
+    if secret and len(secret) < 24:
+        errors["secret"] = _("A signing secret needs at least 24 characters.")
     if errors:
         raise ValidationError(errors)
     return [kind for kind in EventKind.values if kind in event_types]
@@ -75,13 +81,10 @@ def endpoint_create(
 ) -> Endpoint:
     """Register an endpoint. Without a secret, one is made; either way the
     caller shows it once, since it is never displayed again."""
-    if secret and len(secret) < 24:
-        raise ValidationError(
-            {"secret": _("A signing secret needs at least 24 characters.")}
-        )
+    event_types = endpoint_clean(url=url, event_types=event_types, secret=secret)
     endpoint = Endpoint.objects.create(
         url=url,
-        event_types=_clean(url=url, event_types=event_types),
+        event_types=event_types,
         secret=secret or secrets.token_hex(32),
         description=description,
         active=active,
@@ -101,7 +104,7 @@ def endpoint_update(
     description: str,
 ) -> Endpoint:
     endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
-    endpoint.event_types = _clean(url=url, event_types=event_types)
+    endpoint.event_types = endpoint_clean(url=url, event_types=event_types)
     endpoint.url = url
     endpoint.active = active
     endpoint.description = description
