@@ -168,6 +168,10 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         "risk.add_stressscenario",
         "risk.change_stressscenario",
         "risk.run_stress_test",
+        # Beat's schedule (django-celery-beat): seen, paused and moved here.
+        "django_celery_beat.view_periodictask",
+        "django_celery_beat.change_periodictask",
+        "django_celery_beat.view_crontabschedule",
     ],
     StaffRole.COLLECTOR: [
         "members.view_branch",
@@ -211,6 +215,9 @@ ROLE_PERMISSIONS: dict[StaffRole, list[str]] = {
         *_COLLECTION_READ,
         *_COLLECTION_POLICY,
         *_RISK_READ,
+        "integrations.view_endpoint",
+        "integrations.view_delivery",
+        "integrations.view_attempt",
     ],
 }
 

@@ -92,3 +92,16 @@ def test_beat_writes_the_code_schedule_into_its_tables_and_keeps_a_pause(
     assert close.task == "loans.tasks.loans_close_business_day"
     assert (close.crontab.hour, close.crontab.minute) == ("23", "50")
     assert close.enabled is False
+
+
+@pytest.mark.django_db
+def test_risk_officers_may_see_and_pause_beat_entries() -> None:
+    from config.roles import StaffRole
+    from tests.factories import staff_user
+
+    officer = staff_user(StaffRole.RISK_OFFICER)
+
+    assert officer.has_perm("django_celery_beat.change_periodictask")
+    assert not staff_user(StaffRole.COLLECTOR).has_perm(
+        "django_celery_beat.view_periodictask"
+    )
