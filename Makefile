@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run serve-all test install install-dev messages compile-messages lint typecheck clean
+.PHONY: run serve-all schema test install install-dev messages compile-messages lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ serve-all: install .env compile-messages
 	$(MANAGE) migrate --no-input
 	$(MANAGE) collectstatic --no-input --verbosity 0
 	$(BIN)/honcho start
+
+# The committed OpenAPI schema (docs/openapi.yaml), in English; a test fails
+# when it differs from what the code generates, so run this after API changes.
+schema: install
+	DJANGO_MODE=development $(MANAGE) spectacular --lang en --validate --file docs/openapi.yaml
 
 lint: install-dev
 	$(BIN)/ruff check .
