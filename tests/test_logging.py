@@ -1,9 +1,16 @@
 import logging
+from datetime import date
+from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from config.logging import RedactPersonalData, redact
+from loans import services
+from loans.close import close_through
 from tests.factories import national_id
+from tests.loans.factories import Staff, active_loan, borrower
 
 
 def test_a_national_id_in_a_log_line_is_masked() -> None:
@@ -34,3 +41,47 @@ def test_the_filter_masks_numbers_passed_as_arguments(
         logger.info("search for %s", "13912345678")
 
     assert caplog.messages == ["search for 139****5678"]
+
+
+@pytest.mark.django_db
+def test_the_main_flows_never_log_a_national_id_or_phone_number(
+    caplog: pytest.LogCaptureFixture, client: Client
+) -> None:
+    """Records are read before any handler's redaction: the code itself
+    must never put the numbers in a log line."""
+    with caplog.at_level(logging.DEBUG):
+        staff = Staff()
+        member = borrower()
+        numbers = [member.national_id, member.phone]
+        client.post(
+            reverse("pages:login"), {"username": member.phone, "password": "nope"}
+        )
+        client.post(
+            reverse("pages:login"),
+            {"username": member.phone, "password": "borrower-pass-2026"},
+        )
+        client.get(reverse("pages:home"))
+        loan = active_loan(staff=staff, member=member)
+        close_through(until=date(2026, 3, 20))
+        loan.refresh_from_db()
+        services.repayment_post(
+            loan=loan,
+            amount=Decimal("50.00"),
+            reference="pay-1",
+            by=None,
+            on=date(2026, 3, 21),
+        )
+        close_through(until=date(2026, 6, 30))
+        loan.refresh_from_db()
+        services.loan_write_off_request(loan=loan, by=staff.risk, reason="gone")
+        services.loan_write_off_approve(
+            loan=loan, by=staff.finance, on=date(2026, 7, 1)
+        )
+
+    assert len(caplog.records) > 50
+    text = "\n".join(
+        f"{record.getMessage()} {record.args!r}" for record in caplog.records
+    )
+    for number in numbers:
+        assert number not in text
+        assert number[-8:] not in text
