@@ -1,8 +1,9 @@
 """Fixtures shared by every test, and the markers for real services.
 
-A test marked `postgres` or `redis` needs that server. It is skipped, with
-the reason shown, where the server is absent; under CI (`CI=true`) absence
-fails the run instead, so CI cannot pass without them.
+A test marked `postgres` or `redis` needs that server, and one marked
+`browser` needs Debian's Chromium at /usr/bin/chromium. It is skipped, with
+the reason shown, where the server or browser is absent; under CI
+(`CI=true`) absence fails the run instead, so CI cannot pass without them.
 """
 
 import os
@@ -18,6 +19,8 @@ from rest_framework.test import APIClient
 from config.roles import StaffRole
 from members.models import Branch
 from tests.factories import BranchFactory, staff_user
+
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _redis_reachable() -> bool:
@@ -38,12 +41,14 @@ def _service_missing(marker: str) -> str | None:
         return "needs PostgreSQL: set DATABASE_URL=postgres://..."
     if marker == "redis" and not _redis_reachable():
         return "needs Redis: set CELERY_BROKER_URL=redis://... to a running server"
+    if marker == "browser" and not os.path.exists(CHROMIUM):
+        return f"needs Chromium at {CHROMIUM}: apt-get install chromium"
     return None
 
 
 @pytest.fixture(autouse=True)
 def _real_services(request: pytest.FixtureRequest) -> None:
-    for marker in ("postgres", "redis"):
+    for marker in ("postgres", "redis", "browser"):
         if request.node.get_closest_marker(marker) is None:
             continue
         missing = _service_missing(marker)
