@@ -363,7 +363,7 @@ def test_plain_http_is_refused_outside_development(settings: Any) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_dispatchers_at_once_deliver_each_event_once_and_in_order(
     receiver: Receiver,
 ) -> None:

@@ -9,6 +9,8 @@ from django_celery_beat import schedulers
 from django_celery_beat.models import PeriodicTask
 
 from config.celery import app
+from config.roles import StaffRole
+from tests.factories import staff_user
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -96,9 +98,6 @@ def test_beat_writes_the_code_schedule_into_its_tables_and_keeps_a_pause(
 
 @pytest.mark.django_db
 def test_risk_officers_may_see_and_pause_beat_entries() -> None:
-    from config.roles import StaffRole
-    from tests.factories import staff_user
-
     officer = staff_user(StaffRole.RISK_OFFICER)
 
     assert officer.has_perm("django_celery_beat.change_periodictask")
