@@ -129,8 +129,11 @@ def test_a_loan_goes_from_a_phone_through_the_admin_and_back(
     no_sideways_scroll(phone)
 
     # A branch leader signs level 1 and a risk officer level 2 in the admin.
+    # Each opens the admin on the application waiting for their level.
     window = desktop()
     staff_sign_in(window, server, leader)
+    expect(window.locator("#today-approvals")).to_contain_text(loan.number)
+    snap(window, screenshots, "staff-admin-today")
     with translation.override("zh-hans"):
         signed = gettext("Approval signed on %(count)d loans.") % {"count": 1}
     press_loan_button(window, server, loan, "approve", signed)
@@ -139,6 +142,7 @@ def test_a_loan_goes_from_a_phone_through_the_admin_and_back(
 
     window = desktop()
     staff_sign_in(window, server, risk)
+    expect(window.locator("#today-approvals")).to_contain_text(loan.number)
     press_loan_button(window, server, loan, "approve", signed)
     expect(window.locator(".field-state")).to_contain_text(zh("Approved"))
 
