@@ -16,13 +16,10 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet, Sum
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
-from django_fsm import FSMFieldMixin, get_available_FIELD_transitions
 
 from config.money import yuan
 from config.permissions import request_staff
@@ -44,7 +41,13 @@ from loans.models import (
     WriteOffRequest,
 )
 from loans.selectors import business_date_current
-from members.admin import ReadOnlyInline, ReasonActionForm, ScopedAdmin, _run_each
+from members.admin import (
+    ReadOnlyInline,
+    ReasonActionForm,
+    ScopedAdmin,
+    TransitionButtons,
+    _run_each,
+)
 from members.models import Member
 from members.selectors import members_visible_to
 
@@ -419,7 +422,7 @@ LOAN_NUMBER = re.compile(r"[Ll]?0*(\d{1,15})")
 
 
 @admin.register(Loan)
-class LoanAdmin(ScopedAdmin):
+class LoanAdmin(TransitionButtons, ScopedAdmin):
     branch_path = "member__branch"
     list_display = [
         "loan_number",
@@ -453,6 +456,8 @@ class LoanAdmin(ScopedAdmin):
         LoanJournalInline,
     ]
     action_form = ReasonActionForm
+    transition_fields = ("state",)
+    button_labels = BUTTON_LABELS
     actions = [
         "approve",
         "reject",
@@ -578,58 +583,20 @@ class LoanAdmin(ScopedAdmin):
             ),
         )
 
-    # Buttons for the moves the loan may make next
+    # Buttons for the moves the loan may make next (TransitionButtons)
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        context = dict(extra_context or {})
-        loan = self.get_object(request, object_id)
-        if loan is not None:
-            context["transition_buttons"] = self._buttons(request, loan)
-            context["transition_url"] = reverse(
-                "admin:loans_loan_transition", args=[loan.pk]
-            )
-        return super().change_view(request, object_id, form_url, context)
-
-    def _buttons(self, request: HttpRequest, loan: Loan) -> list[tuple[str, str]]:
-        """The FSM's next moves that this user may start, as admin actions."""
-        field = cast(FSMFieldMixin, Loan._meta.get_field("state"))
+    def button_names(self, obj: Any) -> list[str]:
+        # Writing off takes two people: a request, then its approval.
         names = []
-        for transition in get_available_FIELD_transitions(loan, field):
-            if transition.name == "write_off":
+        for name in super().button_names(obj):
+            if name == "write_off":
                 waiting = WriteOffRequest.objects.filter(
-                    loan=loan, approved_by__isnull=True
+                    loan=obj, approved_by__isnull=True
                 ).exists()
                 names.append("approve_write_off" if waiting else "request_write_off")
-            elif transition.name in BUTTON_LABELS:
-                names.append(transition.name)
-        allowed = self.get_actions(request)
-        return [(name, str(BUTTON_LABELS[name])) for name in names if name in allowed]
-
-    def get_urls(self) -> list[URLPattern]:
-        transition = path(
-            "<int:loan_id>/transition/",
-            self.admin_site.admin_view(require_POST(self.transition_view)),
-            name="loans_loan_transition",
-        )
-        return [transition, *super().get_urls()]
-
-    def transition_view(self, request: HttpRequest, loan_id: int) -> HttpResponse:
-        """Run one action on one loan, as the list would, and come back."""
-        action = self.get_actions(request).get(request.POST.get("action", ""))
-        if action is None:
-            raise PermissionDenied
-        loans = self.get_queryset(request).filter(pk=loan_id)
-        if not loans.exists():
-            raise Http404
-        run = action[0]
-        run(self, request, loans)
-        return HttpResponseRedirect(reverse("admin:loans_loan_change", args=[loan_id]))
+            else:
+                names.append(name)
+        return names
 
     # Actions
 

@@ -1,18 +1,22 @@
 """Back-office for branches and members. Actions call `members.services`."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+from django_fsm import FSMFieldMixin, get_available_FIELD_transitions
+from django_stubs_ext import StrOrPromise
 
 from members import pii, services
 from members.models import (
@@ -66,6 +70,79 @@ class ScopedAdmin(admin.ModelAdmin[Any]):
         return queryset.filter(
             **{f"{self.branch_path}__in": branches_visible_to(request.user)}
         )
+
+
+class TransitionButtons(admin.ModelAdmin[Any]):
+    """Buttons on an object's page for the moves its FSM fields may make next.
+
+    A button is offered when the object's state allows the transition and
+    the user may run the list action of the same name; pressing it runs that
+    action on this one object (so it calls the same service) and comes back.
+    The page asks the user to confirm first (admin/backoffice/confirm.js).
+    """
+
+    transition_fields: tuple[str, ...] = ()
+    button_labels: Mapping[str, StrOrPromise] = {}
+
+    def button_names(self, obj: Any) -> list[str]:
+        """The transitions the object's state allows now, named as actions."""
+        names = []
+        for name in self.transition_fields:
+            field = cast(FSMFieldMixin, self.model._meta.get_field(name))
+            for transition in get_available_FIELD_transitions(obj, field):
+                names.append(transition.name)
+        return names
+
+    def transition_buttons(
+        self, request: HttpRequest, obj: Any
+    ) -> list[tuple[str, str]]:
+        # In the order of `button_labels`, whatever order the FSM gives.
+        possible = set(self.button_names(obj)) & set(self.get_actions(request))
+        return [
+            (name, str(label))
+            for name, label in self.button_labels.items()
+            if name in possible
+        ]
+
+    def _transition_url_name(self) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_transition"
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            context["transition_buttons"] = self.transition_buttons(request, obj)
+            context["transition_url"] = reverse(
+                f"admin:{self._transition_url_name()}", args=[obj.pk]
+            )
+        return super().change_view(request, object_id, form_url, context)
+
+    def get_urls(self) -> list[URLPattern]:
+        transition = path(
+            "<int:object_id>/transition/",
+            self.admin_site.admin_view(require_POST(self.transition_view)),
+            name=self._transition_url_name(),
+        )
+        return [transition, *super().get_urls()]
+
+    def transition_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Run one action on one object, as the list would, and come back."""
+        action = self.get_actions(request).get(request.POST.get("action", ""))
+        if action is None:
+            raise PermissionDenied
+        rows = self.get_queryset(request).filter(pk=object_id)
+        if not rows.exists():
+            raise Http404
+        run = action[0]
+        run(self, request, rows)
+        change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return HttpResponseRedirect(reverse(change, args=[object_id]))
 
 
 class ReadOnlyInline(admin.TabularInline[Any, Any]):
@@ -234,7 +311,7 @@ def _exact_identity_query(term: str) -> Q:
 
 
 @admin.register(Member)
-class MemberAdmin(ScopedAdmin):
+class MemberAdmin(TransitionButtons, ScopedAdmin):
     list_display = [
         "real_name",
         "national_id_masked",
@@ -268,6 +345,15 @@ class MemberAdmin(ScopedAdmin):
     fields = ["branch", "real_name", "joined_on", *readonly_fields]
     inlines = [MemberEventInline, MemberBlacklistInline, EmergencyContactInline]
     action_form = ReasonActionForm
+    # Buttons on a member's page, named after the KYC and status transitions
+    # and the actions that run them.
+    transition_fields = ("kyc_status", "status")
+    button_labels = {
+        "verify_kyc": _("Verify KYC"),
+        "reject_kyc": _("Reject KYC"),
+        "blacklist": _("Blacklist"),
+        "lift_blacklist": _("Lift off the blacklist"),
+    }
     actions = [
         "verify_kyc",
         "reject_kyc",

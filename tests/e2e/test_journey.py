@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import translation
 from django.utils.translation import gettext
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from collection.models import HardshipRequest
@@ -63,8 +63,17 @@ def press_loan_button(
     page: Page, server: LiveServer, loan: Loan, action: str, done: str
 ) -> None:
     page.goto(f"{server.url}/admin/loans/loan/{loan.pk}/change/")
+    asked: list[str] = []
+
+    def confirm(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", confirm)
     page.locator(f"button[name=action][value={action}]").click()
     expect(page.locator("ul.messagelist")).to_contain_text(done)
+    assert len(asked) == 1
+    assert loan.number in asked[0]
 
 
 @pytest.fixture
@@ -134,6 +143,14 @@ def test_a_loan_goes_from_a_phone_through_the_admin_and_back(
     staff_sign_in(window, server, leader)
     expect(window.locator("#today-approvals")).to_contain_text(loan.number)
     snap(window, screenshots, "staff-admin-today")
+
+    # A button asks first; saying no leaves the application as it was.
+    window.goto(f"{server.url}/admin/loans/loan/{loan.pk}/change/")
+    window.once("dialog", lambda dialog: dialog.dismiss())
+    window.locator("button[name=action][value=reject]").click()
+    expect(window.locator("ul.messagelist")).to_have_count(0)
+    loan.refresh_from_db()
+    assert loan.state == Loan.State.APPLIED
     with translation.override("zh-hans"):
         signed = gettext("Approval signed on %(count)d loans.") % {"count": 1}
     press_loan_button(window, server, loan, "approve", signed)
