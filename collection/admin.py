@@ -43,6 +43,7 @@ from collection.models import (
     Purpose,
     StepDone,
 )
+from config.exports import EXPORT_ACTIONS, ExportActions
 from config.money import yuan
 from config.permissions import request_staff
 from config.roles import StaffRole
@@ -449,7 +450,7 @@ class CaseCloseForm(forms.Form):
 
 
 @admin.register(CollectionCase)
-class CollectionCaseAdmin(LoanScopedAdmin):
+class CollectionCaseAdmin(ExportActions, LoanScopedAdmin):
     """The collectors' work: open cases by amount at risk and days past due."""
 
     form = CaseForm
@@ -475,6 +476,7 @@ class CollectionCaseAdmin(LoanScopedAdmin):
     list_select_related = ["loan__member__branch", "collector"]
     search_fields = ["loan__member__real_name"]
     search_help_text = _("The borrower's name or the loan number (L00000012 or 12).")
+    actions = [*EXPORT_ACTIONS]
     inlines = [
         ContactInline,
         CallTaskInline,

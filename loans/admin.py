@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.exports import EXPORT_ACTIONS, ExportActions
 from config.money import yuan
 from config.permissions import request_staff
 from credit.admin import ReadOnlyAdmin
@@ -422,7 +423,7 @@ LOAN_NUMBER = re.compile(r"[Ll]?0*(\d{1,15})")
 
 
 @admin.register(Loan)
-class LoanAdmin(TransitionButtons, ScopedAdmin):
+class LoanAdmin(TransitionButtons, ExportActions, ScopedAdmin):
     branch_path = "member__branch"
     list_display = [
         "loan_number",
@@ -464,6 +465,7 @@ class LoanAdmin(TransitionButtons, ScopedAdmin):
         "disburse",
         "request_write_off",
         "approve_write_off",
+        *EXPORT_ACTIONS,
     ]
 
     # What may happen here at all

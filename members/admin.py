@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from django_fsm import FSMFieldMixin, get_available_FIELD_transitions
 from django_stubs_ext import StrOrPromise
 
+from config.exports import EXPORT_ACTIONS, ExportActions
 from members import pii, services
 from members.models import (
     BlacklistEntry,
@@ -311,7 +312,7 @@ def _exact_identity_query(term: str) -> Q:
 
 
 @admin.register(Member)
-class MemberAdmin(TransitionButtons, ScopedAdmin):
+class MemberAdmin(TransitionButtons, ExportActions, ScopedAdmin):
     list_display = [
         "real_name",
         "national_id_masked",
@@ -362,6 +363,7 @@ class MemberAdmin(TransitionButtons, ScopedAdmin):
         "make_leader",
         "make_deputy",
         "make_member",
+        *EXPORT_ACTIONS,
     ]
 
     def get_form(
