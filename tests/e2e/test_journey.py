@@ -20,7 +20,9 @@ from pytest_django.live_server_helper import LiveServer
 
 from collection.models import HardshipRequest
 from config.roles import StaffRole
+from loans.close import close_through
 from loans.models import Loan, Product
+from loans.selectors import business_date_current
 from members.models import Member
 from tests.factories import staff_user
 from tests.loans.factories import ProductFactory, borrower
@@ -47,8 +49,8 @@ def no_sideways_scroll(page: Page) -> None:
     assert width <= 390, f"{page.url} is {width}px wide on a 390px phone"
 
 
-def snap(page: Page, folder: Path, name: str) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+def snap(page: Page, folder: Path, name: str, *, full_page: bool = True) -> None:
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
 
 
 def staff_sign_in(page: Page, server: LiveServer, user: User) -> None:
@@ -242,3 +244,16 @@ def test_a_loan_goes_from_a_phone_through_the_admin_and_back(
     phone.locator("form.language button[value=zh-hans]").click()
     expect(phone.locator("html")).to_have_attribute("lang", "zh-hans")
     expect(phone.locator("h1")).to_have_text(zh("My loans"))
+
+    # The day closes; next morning the risk officer reads the portfolio and
+    # the admin names the close and its steps.
+    today = business_date_current()
+    close_through(until=today)
+    window = desktop()
+    staff_sign_in(window, server, risk)
+    expect(window.locator("#today-close")).to_contain_text(str(today.year))
+    expect(window.locator("#today-close tbody tr")).not_to_have_count(0)
+    window.goto(f"{server.url}/risk/")
+    expect(window.locator("h1")).to_contain_text(zh("Morning view"))
+    expect(window.locator(".headline")).to_contain_text(zh("Loans outstanding"))
+    snap(window, screenshots, "staff-morning", full_page=False)
