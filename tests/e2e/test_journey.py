@@ -107,6 +107,7 @@ def test_a_loan_goes_from_a_phone_through_the_admin_and_back(
     # The borrower signs in on a phone and sees their limit.
     phone.goto(f"{server.url}/sign-in/")
     expect(phone.locator("h1")).to_have_text(zh("Sign in"))
+    no_sideways_scroll(phone)
     phone.get_by_label(zh("Mobile number")).fill(member.phone)
     phone.get_by_label(zh("Password")).fill(BORROWER_PASSWORD)
     phone.locator("form button.primary").click()
@@ -257,3 +258,35 @@ def test_a_loan_goes_from_a_phone_through_the_admin_and_back(
     expect(window.locator("h1")).to_contain_text(zh("Morning view"))
     expect(window.locator(".headline")).to_contain_text(zh("Loans outstanding"))
     snap(window, screenshots, "staff-morning", full_page=False)
+
+
+def test_a_mistake_on_the_phone_is_explained_beside_its_field_in_chinese(
+    live_server: LiveServer, phone: Page, member: Member, product: Product
+) -> None:
+    phone.goto(f"{live_server.url}/sign-in/")
+    phone.get_by_label(zh("Mobile number")).fill(member.phone)
+    phone.get_by_label(zh("Password")).fill("not-the-password")
+    phone.locator("form button.primary").click()
+    expect(phone.locator("[role=alert]")).to_contain_text(
+        zh("The mobile number or password is wrong. Please check and try again.")
+    )
+    phone.get_by_label(zh("Password")).fill(BORROWER_PASSWORD)
+    phone.locator("form button.primary").click()
+
+    phone.goto(f"{live_server.url}/loans/apply/")
+    amount = phone.get_by_label(zh("Amount to borrow (yuan)"))
+    amount.fill("20000")
+    phone.locator("button[name=preview]").click()
+
+    # Above the product's 10,000: the range is said under the amount box,
+    # which screen readers are pointed at, and nothing is previewed.
+    errors = phone.locator("#id_principal_errors")
+    with translation.override("zh-hans"):
+        expected = gettext("Borrow between %(low)s and %(high)s.") % {
+            "low": "¥500.00",
+            "high": "¥10,000.00",
+        }
+    expect(errors).to_have_text(expected)
+    expect(amount).to_have_attribute("aria-invalid", "true")
+    expect(phone.locator("button[name=confirm]")).to_have_count(0)
+    no_sideways_scroll(phone)
