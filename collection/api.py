@@ -37,6 +37,7 @@ from collection.models import (
     Message,
     Stage,
 )
+from config.api import IdFilter
 from config.permissions import ActionPermission, request_staff
 from loans.api import FORBIDDEN, REFUSED, LoanViewSet
 from loans.selectors import business_date_current, loans_visible_to
@@ -46,7 +47,10 @@ from members.selectors import members_visible_to
 
 
 def _username_field(**kwargs: Any) -> serializers.SlugRelatedField[User]:
-    return serializers.SlugRelatedField(slug_field="username", read_only=True, **kwargs)
+    """The person's user name; null where nobody (or the close) acted."""
+    return serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, **kwargs
+    )
 
 
 # Cases and contacts -----------------------------------------------------------
@@ -88,6 +92,10 @@ CASE_FIELDS = [
 
 class CaseSerializer(serializers.ModelSerializer[CollectionCase]):
     collector = _username_field(help_text=_("Empty while nobody is assigned."))
+    # Blank until staff record why the borrower fell behind.
+    cause = serializers.ChoiceField(
+        choices=Cause.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = CollectionCase
@@ -147,7 +155,7 @@ class ContactInSerializer(serializers.Serializer[Any]):
 
 
 class CaseFilter(filters.FilterSet):
-    loan = filters.NumberFilter(field_name="loan", label=_("loan"))
+    loan = IdFilter(field_name="loan", label=_("loan"))
     stage = filters.ChoiceFilter(choices=Stage.choices, label=_("stage"))
     status = filters.ChoiceFilter(
         choices=CollectionCase.Status.choices, label=_("status")
@@ -229,7 +237,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
 
 
 class MessageFilter(filters.FilterSet):
-    loan = filters.NumberFilter(field_name="loan", label=_("loan"))
+    loan = IdFilter(field_name="loan", label=_("loan"))
 
     class Meta:
         model = Message
@@ -290,7 +298,7 @@ class DecisionNoteSerializer(serializers.Serializer[Any]):
 
 
 class HardshipRequestFilter(filters.FilterSet):
-    loan = filters.NumberFilter(field_name="loan", label=_("loan"))
+    loan = IdFilter(field_name="loan", label=_("loan"))
     status = filters.ChoiceFilter(
         choices=HardshipRequest.Status.choices, label=_("status")
     )

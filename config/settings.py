@@ -262,6 +262,10 @@ SPECTACULAR_SETTINGS = {
         "CaseStatusEnum": "collection.models.CollectionCase.Status",
         "ContactChannelEnum": "collection.models.Contact.Channel",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.schema_document_errors",
+    ],
 }
 
 # Celery: with no broker configured, tasks run in-process (the demo and plain

@@ -47,3 +47,6 @@ urlpatterns = [
     path("risk/", include("risk.urls")),
     path("", include("portal.urls")),
 ]
+
+# Paths under /api/ that match nothing answer in the API's JSON shape.
+handler404 = "config.api.not_found"

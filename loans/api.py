@@ -32,6 +32,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api import IdFilter
 from config.permissions import ActionPermission, request_staff
 from loans import ledger, services
 from loans.models import (
@@ -155,6 +156,7 @@ class TransitionSerializer(serializers.ModelSerializer[LoanTransition]):
     by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
+        allow_null=True,
         help_text=_("Who moved the loan; empty when the daily close did."),
     )
 
@@ -260,7 +262,7 @@ class WriteOffRequestSerializer(serializers.ModelSerializer[WriteOffRequest]):
         slug_field="username", read_only=True
     )
     approved_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -311,8 +313,8 @@ class RepaymentSerializer(serializers.ModelSerializer[Repayment]):
 
 
 class LoanFilter(filters.FilterSet):
-    member = filters.NumberFilter(field_name="member", label=_("member"))
-    branch = filters.NumberFilter(field_name="member__branch", label=_("branch"))
+    member = IdFilter(field_name="member", label=_("member"))
+    branch = IdFilter(field_name="member__branch", label=_("branch"))
 
     class Meta:
         model = Loan

@@ -249,6 +249,7 @@ class AlertSerializer(serializers.ModelSerializer[Alert]):
     assignee: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
+        allow_null=True,
         help_text=_("Empty while nobody is assigned."),
     )
     evidence = serializers.JSONField(

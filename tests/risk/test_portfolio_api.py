@@ -233,4 +233,4 @@ def test_the_schema_documents_the_portfolio_endpoint(api_client: APIClient) -> N
     assert response.status_code == 200
     operation = response.json()["paths"][URL]["get"]
     assert {p["name"] for p in operation["parameters"]} == {"date", "branch"}
-    assert set(operation["responses"]) == {"200", "400", "404"}
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "404"}
