@@ -29,7 +29,7 @@ from members.models import (
     Member,
     MemberEvent,
 )
-from members.selectors import branches_visible_to
+from members.selectors import blacklist_lift_blockers, branches_visible_to
 from members.validators import normalise_mobile, validate_national_id
 
 
@@ -365,6 +365,18 @@ class MemberAdmin(TransitionButtons, ExportActions, ScopedAdmin):
         "make_member",
         *EXPORT_ACTIONS,
     ]
+
+    def button_names(self, obj: Any) -> list[str]:
+        # Lifting is offered only when the lifting rule would allow it today.
+        names = super().button_names(obj)
+        if "lift_blacklist" in names:
+            entry = obj.blacklist_entries.filter(lifted_on__isnull=True).first()
+            refused = entry is None or blacklist_lift_blockers(
+                entry=entry, rule=BlacklistRule.current(), on=timezone.localdate()
+            )
+            if refused:
+                names.remove("lift_blacklist")
+        return names
 
     def get_form(
         self,

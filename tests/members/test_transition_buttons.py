@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from credit.models import CreditProfile
-from members.models import Branch, Member
+from members.models import BlacklistRule, Branch, Member
 from tests.factories import MemberFactory
 from tests.loans.factories import borrower
 
@@ -86,6 +86,20 @@ def test_a_risk_officer_may_blacklist_a_verified_member_and_a_leader_may_not(
 
     assert reload(member).status == Member.Status.BLACKLISTED
     assert CreditProfile.objects.get(member=member).limit == Decimal("0.00")
+
+
+def test_lifting_is_offered_only_once_the_lifting_rule_allows_it(
+    branch: Branch, risk_officer: User
+) -> None:
+    member = borrower(branch=branch)
+    press(risk_officer, member, "blacklist", "恶意拖欠")
+    assert page_of(risk_officer, member).context["transition_buttons"] == []
+
+    rule = BlacklistRule.current()
+    rule.require_debt_settled = False
+    rule.cooling_off_days = 0
+    rule.save()
+
     assert page_of(risk_officer, member).context["transition_buttons"] == [
         ("lift_blacklist", "Lift off the blacklist")
     ]
