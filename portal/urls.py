@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("sign-in/", views.SignInView.as_view(), name="login"),
     path("sign-out/", views.SignOutView.as_view(), name="logout"),
+    path("branch/", views.branch, name="branch"),
     path("loans/", views.loan_list, name="loans"),
     path("loans/apply/", views.loan_apply, name="loan_apply"),
     path("loans/<int:pk>/", views.loan_detail, name="loan"),

@@ -27,12 +27,14 @@ from credit.selectors import profile_with_score
 from loans import services
 from loans.models import ZERO, Loan
 from loans.selectors import (
+    BranchStanding,
     arrears,
+    branch_standing,
     business_date_current,
     loan_quote,
     payable,
 )
-from members.models import Member
+from members.models import Branch, GuarantorTie, Member
 from members.selectors import member_borrowing_blockers
 from portal.forms import (
     ConsentForm,
@@ -89,6 +91,50 @@ def home(request: HttpRequest) -> HttpResponse:
         "unread": _unread_count(member),
     }
     return render(request, "pages/home.html", context)
+
+
+# The member's branch ---------------------------------------------------------
+
+
+def _standing_words(standing: BranchStanding, *, paused: bool) -> tuple[str, str]:
+    """A badge tone and the branch's standing in plain words."""
+    if paused:
+        return "bad", _(
+            "Lending in the branch is paused for now: no member can apply for "
+            "a new loan until staff resume it."
+        )
+    if standing.late_30_share > 0:
+        return "bad", _(
+            "Some loans in the branch are more than 30 days late. If a loan "
+            "defaults, the limits of the borrower's guarantors and of the "
+            "whole branch are cut."
+        )
+    if standing.behind:
+        return "warning", _("Some repayments in the branch are a few days late.")
+    return "good", _("Every member who is borrowing is repaying on time.")
+
+
+@login_required
+def branch(request: HttpRequest) -> HttpResponse:
+    """The member's branch in aggregate, and their own guarantees: never
+    another member's loans, amounts or lateness."""
+    member = _signed_in_member(request)
+    standing = branch_standing(branch=member.branch)
+    paused = member.branch.status == Branch.Status.PAUSED
+    tone, words = _standing_words(standing, paused=paused)
+    ties = GuarantorTie.objects.filter(status=GuarantorTie.Status.ACTIVE)
+    context = {
+        "member": member,
+        "branch": member.branch,
+        "leader": member.branch.leader,
+        "standing": standing,
+        "tone": tone,
+        "words": words,
+        "paused": paused,
+        "vouching_for": ties.filter(guarantor=member).select_related("borrower"),
+        "vouched_by": ties.filter(borrower=member).select_related("guarantor"),
+    }
+    return render(request, "pages/branch.html", context)
 
 
 # Loans -----------------------------------------------------------------------
