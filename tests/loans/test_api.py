@@ -1,15 +1,12 @@
 """The REST API for products, loans and repayments under /api/v1/."""
 
-import importlib
-import threading
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import User
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -845,88 +842,3 @@ def test_the_schema_documents_the_loan_endpoints(api_client: APIClient) -> None:
         "loan_state",
     }
     assert "post" in paths["/api/v1/loans/"]
-
-
-# Concurrency, on PostgreSQL
-
-
-@pytest.fixture
-def _default_policy_shipped(transactional_db: None) -> None:
-    """An earlier transactional test's flush also removed the rows that data
-    migrations ship; put the default scoring policy back if it is gone."""
-    migration = importlib.import_module("credit.migrations.0002_default_policy")
-    migration.ship_default_policy(apps, None)
-
-
-def _post_in_threads(
-    user: User, url: str, bodies: list[dict[str, str]], keys: list[str | None]
-) -> list[tuple[int, Any]]:
-    """Posts each body from its own thread and connection, all at once."""
-    start = threading.Barrier(len(bodies))
-    answers: list[tuple[int, Any]] = [(0, None)] * len(bodies)
-
-    def post(index: int) -> None:
-        try:
-            client = APIClient()
-            client.force_authenticate(User.objects.get(pk=user.pk))
-            headers = {"HTTP_IDEMPOTENCY_KEY": keys[index]} if keys[index] else {}
-            start.wait()
-            response = client.post(url, bodies[index], **headers)
-            answers[index] = (response.status_code, response.json())
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@pytest.mark.usefixtures("_default_policy_shipped")
-def test_twenty_concurrent_posts_with_one_key_make_one_repayment(
-    finance: User, loan: Loan
-) -> None:
-    body = {"amount": "30.00", "reference": "retry-storm"}
-
-    answers = _post_in_threads(
-        finance, loan_url(loan, "repayments"), [body] * 20, ["storm-1"] * 20
-    )
-
-    assert Repayment.objects.count() == 1
-    assert {status for status, _ in answers} == {201}
-    assert all(answer == answers[0][1] for _, answer in answers)
-    assert answers[0][1]["id"] == Repayment.objects.get().pk
-    assert_ledger_agrees(loan)
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@pytest.mark.usefixtures("_default_policy_shipped")
-def test_ten_concurrent_repayments_on_one_loan_all_apply_once(
-    finance: User, loan: Loan
-) -> None:
-    # After the first due date's close its interest is receivable, so every
-    # yuan paid reduces what the ledger says is owed.
-    close_through(until=date(2026, 2, 15))
-    before = outstanding(loan)
-    bodies = [{"amount": f"{5 + n}.00", "reference": f"pay-{n}"} for n in range(10)]
-
-    answers = _post_in_threads(
-        finance, loan_url(loan, "repayments"), bodies, [f"c-{n}" for n in range(10)]
-    )
-
-    assert [status for status, _ in answers] == [201] * 10
-    paid = sum((r.amount for r in Repayment.objects.filter(loan=loan)), Decimal(0))
-    assert paid == sum(Decimal(body["amount"]) for body in bodies)
-    assert before - outstanding(loan) == paid
-    assert_ledger_agrees(loan)
-    installments = list(reload(loan).installments.all())
-    balance = ledger.balance_of(loan)
-    assert balance[Account.INTEREST_RECEIVABLE] == sum(
-        i.interest_due for i in installments if i.interest_recognised
-    )
-    assert balance[Account.CASH] == paid - loan.principal
