@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run serve-all schema test install install-dev messages compile-messages lint typecheck clean
+.PHONY: run serve-all schema test install install-dev messages compile-messages lint typecheck clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,13 @@ test: install-dev compile-messages lint typecheck
 # Needs GNU gettext (xgettext); refreshes locale/zh_Hans/LC_MESSAGES/django.po.
 messages: install
 	DJANGO_MODE=development $(MANAGE) makemessages --locale zh_Hans --ignore ".venv/*" --ignore "var/*" --no-obsolete --no-location
+
+# The daily close against its floor on PostgreSQL (docs/performance.md):
+# `make bench SIZES=100000 WORKERS=1,2`; the sizes default to all three.
+SIZES ?= 100000,300000,1000000
+WORKERS ?=
+bench: install-dev
+	$(BIN)/python -m bench.close --sizes $(SIZES) --workers "$(WORKERS)"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
