@@ -373,6 +373,26 @@ BUTTON_LABELS = {
     "request_write_off": _("Request write-off"),
     "approve_write_off": _("Approve write-off"),
 }
+# Said on each button's confirmation page.
+BUTTON_EFFECTS = {
+    "approve": _(
+        "Sign this application at the next approval level. Once every level "
+        "it needs is signed, the loan is approved and finance may pay it out."
+    ),
+    "reject": _("Reject this application for good, recording the reason."),
+    "disburse": _(
+        "Pay the loan out to the borrower: the schedule is fixed from today "
+        "and the ledger posted."
+    ),
+    "request_write_off": _(
+        "Ask for this loan to be written off. Another person holding the "
+        "write-off permission must approve it."
+    ),
+    "approve_write_off": _(
+        "Write this loan off as requested: what it still owes moves from "
+        "receivables to write-off expense."
+    ),
+}
 
 LOAN_FIELDSETS = [
     (
@@ -459,6 +479,8 @@ class LoanAdmin(TransitionButtons, ExportActions, ScopedAdmin):
     action_form = ReasonActionForm
     transition_fields = ("state",)
     button_labels = BUTTON_LABELS
+    button_effects = BUTTON_EFFECTS
+    button_reasons = {"approve": False, "reject": True, "request_write_off": True}
     actions = [
         "approve",
         "reject",

@@ -10,11 +10,12 @@ from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 from django_fsm import FSMFieldMixin, get_available_FIELD_transitions
 from django_stubs_ext import StrOrPromise
 
@@ -73,17 +74,39 @@ class ScopedAdmin(admin.ModelAdmin[Any]):
         )
 
 
+class TransitionReasonForm(forms.Form):
+    """The reason a transition's confirmation page asks for, if any."""
+
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=200)
+
+    def __init__(self, *args: Any, asked: bool | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if asked is None:
+            del self.fields["reason"]
+            return
+        field = self.fields["reason"]
+        field.required = asked
+        field.label = _("Reason") if asked else _("Comment (optional)")
+
+
 class TransitionButtons(admin.ModelAdmin[Any]):
     """Buttons on an object's page for the moves its FSM fields may make next.
 
     A button is offered when the object's state allows the transition and
-    the user may run the list action of the same name; pressing it runs that
-    action on this one object (so it calls the same service) and comes back.
-    The page asks the user to confirm first (admin/backoffice/confirm.js).
+    the user may run the list action of the same name. It is a link to a
+    confirmation page that says what will happen to which object and asks
+    for the reason the service records; only that page's POST runs the
+    action on this one object (so it calls the same service). Nothing acts
+    on the first press, with or without JavaScript.
     """
 
     transition_fields: tuple[str, ...] = ()
     button_labels: Mapping[str, StrOrPromise] = {}
+    # What pressing a button does, said on its confirmation page.
+    button_effects: Mapping[str, StrOrPromise] = {}
+    # Buttons whose service records a reason: True where it must be given,
+    # False where a comment is optional. Others ask for nothing.
+    button_reasons: Mapping[str, bool] = {}
 
     def button_names(self, obj: Any) -> list[str]:
         """The transitions the object's state allows now, named as actions."""
@@ -108,6 +131,10 @@ class TransitionButtons(admin.ModelAdmin[Any]):
     def _transition_url_name(self) -> str:
         return f"{self.opts.app_label}_{self.opts.model_name}_transition"
 
+    def _change_url(self, object_id: int) -> str:
+        change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return reverse(change, args=[object_id])
+
     def change_view(
         self,
         request: HttpRequest,
@@ -119,31 +146,67 @@ class TransitionButtons(admin.ModelAdmin[Any]):
         obj = self.get_object(request, object_id)
         if obj is not None:
             context["transition_buttons"] = self.transition_buttons(request, obj)
-            context["transition_url"] = reverse(
-                f"admin:{self._transition_url_name()}", args=[obj.pk]
-            )
+            context["transition_url"] = f"admin:{self._transition_url_name()}"
         return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self) -> list[URLPattern]:
         transition = path(
-            "<int:object_id>/transition/",
-            self.admin_site.admin_view(require_POST(self.transition_view)),
+            "<int:object_id>/transition/<str:name>/",
+            self.admin_site.admin_view(
+                require_http_methods(["GET", "POST"])(self.transition_view)
+            ),
             name=self._transition_url_name(),
         )
         return [transition, *super().get_urls()]
 
-    def transition_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        """Run one action on one object, as the list would, and come back."""
-        action = self.get_actions(request).get(request.POST.get("action", ""))
-        if action is None:
+    def transition_view(
+        self, request: HttpRequest, object_id: int, name: str
+    ) -> HttpResponse:
+        """GET: what the button will do, to which object. POST: do it, by
+        running the list action of that name on this one object."""
+        action = self.get_actions(request).get(name)
+        if name not in self.button_labels or action is None:
             raise PermissionDenied
-        rows = self.get_queryset(request).filter(pk=object_id)
-        if not rows.exists():
+        obj = self.get_queryset(request).filter(pk=object_id).first()
+        if obj is None:
             raise Http404
-        run = action[0]
-        run(self, request, rows)
-        change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
-        return HttpResponseRedirect(reverse(change, args=[object_id]))
+
+        if name not in self.button_names(obj):
+            # Someone moved the object on since the page was drawn.
+            self.message_user(
+                request,
+                gettext("%(object)s can no longer take this step.") % {"object": obj},
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(self._change_url(object_id))
+
+        asked = self.button_reasons.get(name)
+        data = request.POST if request.method == "POST" else None
+        form = TransitionReasonForm(data, asked=asked)
+        if form.is_bound and form.is_valid():
+            run = action[0]
+            run(self, request, self.get_queryset(request).filter(pk=object_id))
+            return HttpResponseRedirect(self._change_url(object_id))
+
+        label = self.button_labels[name]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("%(step)s: %(object)s") % {"step": label, "object": obj},
+            "opts": self.opts,
+            "original": obj,
+            "label": label,
+            "effect": self.button_effects.get(name, action[2]),
+            "states": [
+                (
+                    self.model._meta.get_field(field).verbose_name,
+                    getattr(obj, f"get_{field}_display")(),
+                )
+                for field in self.transition_fields
+            ],
+            "form": form,
+            "change_url": self._change_url(object_id),
+        }
+        return TemplateResponse(request, "admin/transition_confirm.html", context)
 
 
 class ReadOnlyInline(admin.TabularInline[Any, Any]):
@@ -355,6 +418,25 @@ class MemberAdmin(TransitionButtons, ExportActions, ScopedAdmin):
         "blacklist": _("Blacklist"),
         "lift_blacklist": _("Lift off the blacklist"),
     }
+    button_effects = {
+        "verify_kyc": _(
+            "Accept the member's identity documents. The member is scored "
+            "and receives a first credit limit."
+        ),
+        "reject_kyc": _(
+            "Refuse the member's identity documents. The member sees the "
+            "reason and may submit them again."
+        ),
+        "blacklist": _(
+            "Blacklist the member: their credit limit becomes zero and they "
+            "cannot borrow until they are lifted off."
+        ),
+        "lift_blacklist": _(
+            "Lift the member off the blacklist; their credit starts again "
+            "from a first limit."
+        ),
+    }
+    button_reasons = {"reject_kyc": True, "blacklist": True, "lift_blacklist": True}
     actions = [
         "verify_kyc",
         "reject_kyc",

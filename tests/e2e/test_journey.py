@@ -1,8 +1,9 @@
 """The borrower's and the staff's journey through one loan, in a real browser.
 
 A borrower on a phone applies; a branch leader and a risk officer approve
-at two levels in the admin; finance disburses; the borrower repays in the
-sandbox and asks for a hardship plan; a risk officer approves it; the
+at two levels in the admin, each button confirmed on its own page; finance
+disburses; the borrower repays in the sandbox, looks at their branch and
+asks for a hardship plan; a risk officer approves it; the
 borrower reads the result in English and switches back to Chinese. Every
 step checks what the person sees, and key pages are kept as screenshots.
 """
@@ -15,7 +16,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import translation
 from django.utils.translation import gettext
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from collection.models import HardshipRequest
@@ -62,20 +63,22 @@ def staff_sign_in(page: Page, server: LiveServer, user: User) -> None:
 
 
 def press_loan_button(
-    page: Page, server: LiveServer, loan: Loan, action: str, done: str
+    page: Page,
+    server: LiveServer,
+    loan: Loan,
+    action: str,
+    done: str,
+    *,
+    reason: str = "",
 ) -> None:
+    """Press a button on the loan's page, then confirm on the page it opens."""
     page.goto(f"{server.url}/admin/loans/loan/{loan.pk}/change/")
-    asked: list[str] = []
-
-    def confirm(dialog: Dialog) -> None:
-        asked.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", confirm)
-    page.locator(f"button[name=action][value={action}]").click()
+    page.locator(f"#transition-buttons a[data-action={action}]").click()
+    expect(page.locator("#transition-object")).to_contain_text(loan.number)
+    if reason:
+        page.locator("#transition-form input[name=reason]").fill(reason)
+    page.locator("#transition-form input[name=confirm]").click()
     expect(page.locator("ul.messagelist")).to_contain_text(done)
-    assert len(asked) == 1
-    assert loan.number in asked[0]
 
 
 @pytest.fixture
@@ -147,16 +150,20 @@ def test_a_loan_goes_from_a_phone_through_the_admin_and_back(
     expect(window.locator("#today-approvals")).to_contain_text(loan.number)
     snap(window, screenshots, "staff-admin-today")
 
-    # A button asks first; saying no leaves the application as it was.
+    # A button opens a page that says what would happen and asks for the
+    # reason; going back leaves the application as it was.
     window.goto(f"{server.url}/admin/loans/loan/{loan.pk}/change/")
-    window.once("dialog", lambda dialog: dialog.dismiss())
-    window.locator("button[name=action][value=reject]").click()
+    window.locator("#transition-buttons a[data-action=reject]").click()
+    expect(window.locator("#transition-object")).to_contain_text(loan.number)
+    expect(window.locator("#transition-form input[name=reason]")).to_be_visible()
+    snap(window, screenshots, "staff-loan-confirm")
+    window.locator("#transition-form a.cancel-link").click()
     expect(window.locator("ul.messagelist")).to_have_count(0)
     loan.refresh_from_db()
     assert loan.state == Loan.State.APPLIED
     with translation.override("zh-hans"):
         signed = gettext("Approval signed on %(count)d loans.") % {"count": 1}
-    press_loan_button(window, server, loan, "approve", signed)
+    press_loan_button(window, server, loan, "approve", signed, reason="同意")
     expect(window.locator(".field-state")).to_contain_text(zh("Applied"))
     snap(window, screenshots, "staff-loan-level-1")
 
@@ -172,14 +179,14 @@ def test_a_loan_goes_from_a_phone_through_the_admin_and_back(
     expect(phone.locator("p.state")).to_contain_text(zh("Approved"))
 
     # Finance pays the money out; the approvers were offered no such button.
-    expect(window.locator("button[value=disburse]")).to_have_count(0)
+    expect(window.locator("a[data-action=disburse]")).to_have_count(0)
     window = desktop()
     staff_sign_in(window, server, finance)
     with translation.override("zh-hans"):
         paid_out = gettext("%(count)d loans disbursed.") % {"count": 1}
     press_loan_button(window, server, loan, "disburse", paid_out)
     expect(window.locator(".field-state")).to_contain_text(zh("Active"))
-    expect(window.locator("button[value=approve]")).to_have_count(0)
+    expect(window.locator("a[data-action=approve]")).to_have_count(0)
 
     # The borrower repays in the sandbox and sees where the money went.
     phone.goto(f"{server.url}/loans/{loan.pk}/")
@@ -198,6 +205,18 @@ def test_a_loan_goes_from_a_phone_through_the_admin_and_back(
     expect(phone.locator("main")).to_contain_text("¥1,415.00")
     no_sideways_scroll(phone)
     snap(phone, screenshots, "borrower-repayment")
+
+    # Looks at the branch from home: its standing in aggregate, own loan's
+    # number and amounts absent.
+    phone.goto(f"{server.url}/")
+    phone.locator("#my-branch-link").click()
+    expect(phone.locator("h1")).to_have_text(zh("My branch"))
+    expect(phone.locator("#branch-facts h2")).to_have_text(member.branch.name)
+    expect(phone.locator("#branch-members")).to_have_text("1")
+    expect(phone.locator("#standing-borrowing")).to_have_text("1")
+    expect(phone.locator("main")).not_to_contain_text(loan.number)
+    no_sideways_scroll(phone)
+    snap(phone, screenshots, "borrower-branch")
 
     # Asks for a hardship plan over six months.
     phone.goto(f"{server.url}/loans/{loan.pk}/hardship/")
