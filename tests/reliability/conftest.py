@@ -49,7 +49,7 @@ def loan_url(loan: Loan, action: str) -> str:
 
 
 @pytest.fixture
-def _default_policy_shipped(transactional_db: None) -> None:
+def _default_policy_shipped(db: None) -> None:
     """A transactional test's flush removes the rows data migrations ship;
     put the default scoring policy back if an earlier test flushed it."""
     migration = importlib.import_module("credit.migrations.0002_default_policy")
@@ -64,7 +64,7 @@ def book(_default_policy_shipped: None) -> Staff:
 
 
 @pytest.fixture
-def finance(branch: Branch, _default_policy_shipped: None) -> User:
+def finance(branch: Branch) -> User:
     return staff_user(StaffRole.FINANCE, branches=(branch,))
 
 
@@ -75,10 +75,15 @@ Answer = tuple[int, Any]
 
 
 def post_at_once(
-    user: User, url: str, bodies: list[dict[str, str]], keys: list[str | None]
+    user: User,
+    url: str | list[str],
+    bodies: list[dict[str, str]],
+    keys: list[str | None],
 ) -> list[Answer]:
-    """Post each body from its own thread and database connection, all
-    released together; returns each post's status and parsed body."""
+    """Post each body (to its own URL if given a list) from its own thread
+    and database connection, all released together; returns each post's
+    status and parsed body."""
+    urls = url if isinstance(url, list) else [url] * len(bodies)
     start = threading.Barrier(len(bodies))
     answers: list[Answer] = [(0, None)] * len(bodies)
 
@@ -89,7 +94,7 @@ def post_at_once(
             key = keys[index]
             headers = {"Idempotency-Key": key} if key else {}
             start.wait()
-            response = client.post(url, bodies[index], headers=headers)
+            response = client.post(urls[index], bodies[index], headers=headers)
             answers[index] = (response.status_code, response.json())
         finally:
             connections.close_all()
