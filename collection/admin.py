@@ -11,6 +11,7 @@ permissions, so they see all of it read-only.
 """
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from django import forms
@@ -43,8 +44,7 @@ from collection.models import (
     Purpose,
     StepDone,
 )
-from config.exports import EXPORT_ACTIONS, ExportActions
-from config.money import yuan
+from config.exports import EXPORT_ACTIONS, ExportActions, money_column
 from config.permissions import request_staff
 from config.roles import StaffRole
 from credit.admin import ReadOnlyAdmin
@@ -558,8 +558,9 @@ class CollectionCaseAdmin(ExportActions, LoanScopedAdmin):
         return case.loan.days_past_due
 
     @admin.display(description=_("amount at risk"), ordering="at_risk")
-    def amount_at_risk(self, case: CollectionCase) -> str:
-        return yuan(getattr(case, "at_risk", None))
+    @money_column
+    def amount_at_risk(self, case: CollectionCase) -> Decimal | None:
+        return getattr(case, "at_risk", None)
 
     # The page's own forms: record a contact, close with a review
 

@@ -3,6 +3,7 @@
 import csv
 import io
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from collection.models import CollectionCase
-from config.exports import _cell
+from config.exports import Amount, _cell
 from loans.close import close_through
 from members.models import Branch
 from tests.loans.factories import Staff, active_loan, borrower
@@ -118,8 +119,51 @@ def test_collection_cases_export_with_the_amount_at_risk(
     header, *rows = csv_rows(export(collector, CASES, "export_csv"))
 
     assert [row[0] for row in rows] == [str(case)]
-    at_risk = rows[0][header.index("Amount at risk")]
-    assert at_risk.startswith("¥")
+    # The list shows ¥1,200.00; the export a plain decimal a sheet can add up.
+    assert rows[0][header.index("Amount at risk")] == "1200.00"
+
+
+def test_money_from_an_admin_method_is_a_formatted_number_in_excel(
+    branch: Branch, collector: User
+) -> None:
+    loan = active_loan(staff=Staff(), member=borrower(branch=branch))
+    close_through(until=date(2026, 2, 15) + timedelta(days=31))
+
+    response = export(collector, CASES, "export_xlsx")
+
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    header = [cell.value for cell in sheet[1]]
+    at_risk = sheet.cell(row=2, column=header.index("Amount at risk") + 1)
+    assert at_risk.data_type == "n"
+    assert at_risk.number_format == "#,##0.00"
+    assert Decimal(str(at_risk.value)) == loan.principal
+    assert CollectionCase.objects.filter(loan=loan).exists()
+
+
+def test_money_fields_are_formatted_numbers_in_excel_and_other_numbers_not(
+    branch: Branch, leader: User
+) -> None:
+    loan = active_loan(staff=Staff(), member=borrower(branch=branch))
+
+    response = export(leader, LOANS, "export_xlsx")
+
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    header = [cell.value for cell in sheet[1]]
+    principal = sheet.cell(row=2, column=header.index("Principal") + 1)
+    days = sheet.cell(row=2, column=header.index("Days past due") + 1)
+    assert principal.data_type == "n"
+    assert principal.number_format == "#,##0.00"
+    assert Decimal(str(principal.value)) == loan.principal
+    assert days.data_type == "n"
+    assert days.number_format == "General"
+
+
+def test_a_decimal_from_a_method_or_money_field_is_kept_to_the_fen() -> None:
+    amount = _cell(None, Decimal("1234.5"))
+
+    assert isinstance(amount, Amount)
+    assert str(amount) == "1234.50"
+    assert str(_cell(None, Decimal("0.005"))) == "0.01"
 
 
 def test_text_a_spreadsheet_would_run_as_a_formula_stays_text() -> None:
