@@ -308,6 +308,13 @@ def _replay(key: str, fingerprint: str) -> Repayment | None:
     return earlier
 
 
+PAID_FIELDS = ["paid_penalty", "paid_interest", "paid_principal", "interest", "paid_on"]
+
+
+def _paid_state(installment: Installment) -> tuple[object, ...]:
+    return tuple(getattr(installment, name) for name in PAID_FIELDS)
+
+
 def repayment_post(
     *,
     loan: Loan,
@@ -366,6 +373,7 @@ def _repayment_post(
     _refuse_unless(loan.state in Loan.OPEN_STATES, _("This loan takes no repayments."))
 
     installments = list(loan.installments.select_for_update().order_by("number"))
+    before = {installment.pk: _paid_state(installment) for installment in installments}
     rows = payable(installments, on)
     owed = sum((row.total for row in rows), ZERO)
     if amount > owed:
@@ -412,10 +420,14 @@ def _repayment_post(
             if installment.paid_on is None and installment.total_due == 0:
                 installment.paid_on = on
                 fully_paid.append(installment)
-    Installment.objects.bulk_update(
-        installments,
-        ["paid_penalty", "paid_interest", "paid_principal", "interest", "paid_on"],
-    )
+    # A payment mostly settles part of one installment: write the rows it
+    # changed, not the whole schedule (a twelve-row CASE costs more than the
+    # rest of the repayment's statements together).
+    changed = [i for i in installments if _paid_state(i) != before[i.pk]]
+    if len(changed) == 1:
+        changed[0].save(update_fields=PAID_FIELDS)
+    elif changed:
+        Installment.objects.bulk_update(changed, PAID_FIELDS)
 
     allocated = sum(to.values(), ZERO)
     if allocated != amount:  # The refusal above makes this impossible.
