@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run serve-all schema test install install-dev messages compile-messages lint typecheck clean bench
+.PHONY: run serve-all schema test install install-dev messages compile-messages lint typecheck clean bench bench-online
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,14 @@ SIZES ?= 100000,300000,1000000
 WORKERS ?=
 bench: install-dev
 	$(BIN)/python -m bench.close --sizes $(SIZES) --workers "$(WORKERS)"
+
+# The online paths under load on PostgreSQL (docs/performance.md, "Online"):
+# a fresh database lending_online, gunicorn, Locust headless, then the
+# repayment and ledger checks: `make bench-online USERS=40 DURATION=60s`.
+USERS ?= 40
+DURATION ?= 60s
+bench-online: install-dev
+	$(BIN)/python bench/online/run.py --users $(USERS) --time $(DURATION)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
