@@ -153,6 +153,8 @@ def paused(settings: Any) -> Iterator[Pause]:
 def waiting_on_a_lock() -> int:
     """Connections of this database now waiting for a row lock."""
     with connection.cursor() as cursor:
+        # Inside a transaction the statistics views keep their first answer.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
