@@ -300,12 +300,14 @@ class ContactInline(ShownInline):
         "note",
     )
     fields = readonly_fields
+    select_related = ("by",)
 
 
 class CallTaskInline(ShownInline):
     model = CallTask
     readonly_fields = ("due_on", "done_at")
     fields = readonly_fields
+    select_related = ("case",)
 
 
 class MediationInline(ShownInline):
@@ -313,6 +315,7 @@ class MediationInline(ShownInline):
     readonly_fields = ("status", "offered_on", "mediator", "held_on", "outcome")
     fields = readonly_fields
     show_change_link = True
+    select_related = ("case",)
 
 
 class ReferralInline(ShownInline):
@@ -320,6 +323,7 @@ class ReferralInline(ShownInline):
     readonly_fields = ("status", "prepared_on", "reviewed_by", "reviewed_on", "note")
     fields = readonly_fields
     show_change_link = True
+    select_related = ("case", "reviewed_by")
 
 
 class StepDoneInline(ShownInline):

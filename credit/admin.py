@@ -378,6 +378,7 @@ class LimitChangeInline(ReadOnlyInline):
     )
     fields = readonly_fields
     verbose_name_plural = _("limit changes, newest first")
+    select_related = ("by",)
 
 
 class ReadOnlyAdmin(ScopedAdmin):
@@ -629,6 +630,7 @@ class CreditFlagInline(ReadOnlyInline):
     )
     fields = readonly_fields
     show_change_link = True
+    select_related = ("cleared_by",)
 
 
 @admin.register(BureauReport)

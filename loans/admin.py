@@ -254,6 +254,7 @@ class InstallmentInline(ReadOnlyInline):
     )
     fields = readonly_fields
     verbose_name_plural = _("schedule")
+    select_related = ("loan",)
 
 
 class RepaymentInline(ReadOnlyInline):
@@ -270,12 +271,14 @@ class RepaymentInline(ReadOnlyInline):
     )
     fields = readonly_fields
     show_change_link = True
+    select_related = ("loan", "by")
 
 
 class ApprovalInline(ReadOnlyInline):
     model = Approval
     readonly_fields = ("level", "decision", "by", "comment", "at")
     fields = readonly_fields
+    select_related = ("loan", "by")
     verbose_name_plural = _("approvals and rejections")
 
 
@@ -283,6 +286,7 @@ class TransitionInline(ReadOnlyInline):
     model = LoanTransition
     readonly_fields = ("on", "from_state", "to_state", "by", "reason", "at")
     fields = readonly_fields
+    select_related = ("by",)
 
     @admin.display(description=_("from"))
     def from_state(self, transition: LoanTransition) -> str:
@@ -303,6 +307,7 @@ class WriteOffRequestInline(ReadOnlyInline):
         "approved_at",
     )
     fields = readonly_fields
+    select_related = ("loan", "requested_by", "approved_by")
 
 
 class LoanJournalInline(ReadOnlyInline):
@@ -311,9 +316,7 @@ class LoanJournalInline(ReadOnlyInline):
     readonly_fields = ("entry_on", "entry_kind", "account", "debit", "credit")
     fields = readonly_fields
     verbose_name_plural = _("journal")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[JournalLine]:
-        return super().get_queryset(request).select_related("entry")
+    select_related = ("entry",)
 
     @admin.display(description=_("business date"))
     def entry_on(self, line: JournalLine) -> str:
