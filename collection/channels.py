@@ -6,6 +6,7 @@ gateway. A backend raises `TransientSendError` for a failure worth trying
 again (timeouts, 5xx) and `PermanentSendError` for one that is not.
 """
 
+import http.client
 import json
 import logging
 import urllib.error
@@ -90,3 +91,9 @@ class HttpSmsBackend:
             raise PermanentSendError(f"gateway answered {error.code}") from error
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             raise TransientSendError(f"gateway unreachable: {error}") from error
+        except http.client.HTTPException as error:
+            # A broken answer: the request may have arrived, so it is tried
+            # again with the same reference for the gateway to drop.
+            raise TransientSendError(
+                f"gateway answered badly: {type(error).__name__}"
+            ) from error

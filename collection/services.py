@@ -241,7 +241,8 @@ def message_send(*, message_id: int, now: datetime) -> bool:
     except TransientSendError as error:
         failed = message.attempts >= MAX_ATTEMPTS
         message.status = Message.Status.FAILED if failed else Message.Status.QUEUED
-        message.scheduled_for = now + timedelta(minutes=2**message.attempts)
+        wait = settings.MESSAGE_RETRY_FIRST * 2 ** (message.attempts - 1)
+        message.scheduled_for = now + wait
         message.last_error = str(error)[:200]
         message.save(update_fields=["status", "scheduled_for", "last_error"])
         logger.warning("Message %s: attempt %d failed", message.pk, message.attempts)

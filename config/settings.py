@@ -373,6 +373,11 @@ MESSAGE_BACKENDS = {
 SMS_GATEWAY_URL = env.str("SMS_GATEWAY_URL", default="")
 SMS_GATEWAY_TOKEN = env.str("SMS_GATEWAY_TOKEN", default="")
 SMS_GATEWAY_TIMEOUT = env.float("SMS_GATEWAY_TIMEOUT", default=5.0)
+# The wait before a message that failed for a passing reason (timeout, 5xx)
+# is tried again; it doubles after each attempt: 2, 4, 8, 16, 32 minutes.
+MESSAGE_RETRY_FIRST = timedelta(
+    seconds=env.float("MESSAGE_RETRY_FIRST_SECONDS", default=120.0)
+)
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 COLLECTION_HOTLINE = env.str("COLLECTION_HOTLINE", default="400-000-0000")
 
