@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run serve-all schema test install install-dev messages compile-messages lint typecheck clean bench bench-online
+.PHONY: run serve-all schema test install install-dev messages compile-messages lint typecheck clean bench bench-online screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,12 @@ USERS ?= 40
 DURATION ?= 60s
 bench-online: install-dev
 	$(BIN)/python bench/online/run.py --users $(USERS) --time $(DURATION)
+
+# The README's screenshots (docs/screenshots/), taken from the demo seeded
+# into a scratch SQLite database; needs /usr/bin/chromium and a CJK font
+# (fonts-wqy-microhei). Not part of `make test`.
+screenshots: install-dev
+	DJANGO_MODE=development $(BIN)/python -m tests.e2e.demo_screenshots
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
