@@ -4,13 +4,14 @@
    demo and 20,000 open loans (bench/online/seed.py);
 2. gunicorn as config/gunicorn.py sets it up, serving the project and the
    trivial baseline view (bench/online/settings.py);
-3. Locust, headless, for the given users and time (bench/online/locustfile.py);
-4. gunicorn stopped, then the checks: every confirmed repayment stored once
-   and nothing else (bench/online/check.py), and the ledger balanced for
-   every open loan (manage.py ledger_check);
-5. the table: per kind of request, requests a second and exact p50, p95
-   and p99 in milliseconds, with errors, and repayment p95 over the trivial
-   view's p95.
+3. Locust, headless, once for each number of users (default 4, 12 and 40)
+   against the same server (bench/online/locustfile.py);
+4. gunicorn stopped, then the checks of each run: every confirmed repayment
+   stored once and nothing else (bench/online/check.py); and the ledger
+   balanced for every open loan (manage.py ledger_check);
+5. a table for each run: per kind of request, requests a second and exact
+   p50, p95 and p99 in milliseconds, with errors; and repayment p95 over
+   the trivial view's p95.
 
 Exits 1 when a check fails or a request failed. Figures and Locust's own
 CSV land in var/bench/online/. Needs PostgreSQL; Redis is the broker the
@@ -108,11 +109,60 @@ def table(results: dict) -> tuple[list[str], float]:
     return lines, repay / trivial
 
 
+def locust(
+    host: str, users: int, args: argparse.Namespace, env: dict[str, str]
+) -> dict:
+    """One Locust run at `users` concurrent users; its results file."""
+    results_file = OUT / f"results-{users}.json"
+    started = os.getloadavg()[0]
+    run(
+        [
+            str(BIN / "locust"),
+            "-f",
+            "bench/online/locustfile.py",
+            "--headless",
+            "--users",
+            str(users),
+            "--spawn-rate",
+            str(max(users // 4, 1)),
+            "--run-time",
+            args.time,
+            # Let a user finish the post it is sending: a repayment the server
+            # stored is then known to the client as well.
+            "--stop-timeout",
+            "30",
+            "--host",
+            host,
+            "--csv",
+            str(OUT / f"locust-{users}"),
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--exit-code-on-error",
+            "0",
+        ],
+        {
+            **env,
+            "BENCH_MANIFEST": str(OUT / "manifest.json"),
+            "BENCH_RESULTS": str(results_file),
+            "BENCH_RUN": uuid.uuid4().hex[:8],
+        },
+        stdout=(OUT / f"locust-{users}.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    results: dict = json.loads(results_file.read_text())
+    results["load"] = (started, os.getloadavg()[0])
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=40)
-    parser.add_argument("--spawn-rate", type=int, default=10)
-    parser.add_argument("--time", default="60s", help="Locust's run time")
+    parser.add_argument(
+        "--users",
+        default="4,12,40",
+        help="concurrent users of each run, comma-separated (one server)",
+    )
+    parser.add_argument("--time", default="60s", help="Locust's time for each run")
     parser.add_argument("--loans", type=int, default=20_000)
     parser.add_argument("--database", default="lending_online")
     parser.add_argument("--redis-db", type=int, default=11)
@@ -128,47 +178,31 @@ def main() -> int:
         help="query string added to DATABASE_URL, e.g. conn_max_age=60",
     )
     args = parser.parse_args()
+    concurrencies = [int(users) for users in args.users.split(",")]
 
     OUT.mkdir(parents=True, exist_ok=True)
     manifest = OUT / "manifest.json"
-    results_file = OUT / "results.json"
     url = f"{SERVER}/{args.database}"
+    options = f"?{args.database_options}" if args.database_options else ""
     env = {
         **os.environ,
         "DJANGO_MODE": "development",
         "DEBUG": "false",
-        "DATABASE_URL": f"{url}?{args.database_options}"
-        if args.database_options
-        else url,
+        "DATABASE_URL": url + options,
         "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{args.redis_db}",
-        "PYTHONHASHSEED": "0",
     }
 
     if not (args.reuse and manifest.exists()):
-        step(
-            f"database {args.database}: created, migrated, demo and {args.loans} loans"
-        )
+        step(f"{args.database}: new, migrated, the demo and {args.loans} loans")
         fresh_database(args.database)
-        run([str(BIN / "python"), "manage.py", "migrate", "--no-input", "-v0"], env)
-        run(
-            [str(BIN / "python"), "manage.py", "demo_seed"],
-            env,
-            stdout=subprocess.DEVNULL,
-        )
-        run(
-            [
-                str(BIN / "python"),
-                "bench/online/seed.py",
-                "--loans",
-                str(args.loans),
-                "--manifest",
-                str(manifest),
-            ],
-            env,
-        )
+        python = str(BIN / "python")
+        run([python, "manage.py", "migrate", "--no-input", "-v0"], env)
+        run([python, "manage.py", "demo_seed"], env, stdout=subprocess.DEVNULL)
+        seed = [python, "bench/online/seed.py", "--loans", str(args.loans)]
+        run([*seed, "--manifest", str(manifest)], env)
     business_date = json.loads(manifest.read_text())["business_date"]
 
-    step("gunicorn (config/gunicorn.py)")
+    step(f"gunicorn (config/gunicorn.py), DATABASE_URL options {options or 'none'}")
     server_log = (OUT / "gunicorn.log").open("w")
     server = subprocess.Popen(  # noqa: S603
         [str(BIN / "gunicorn"), "-c", "config/gunicorn.py"],
@@ -182,52 +216,42 @@ def main() -> int:
         stderr=subprocess.STDOUT,
     )
     host = f"http://127.0.0.1:{args.port}"
+    runs = {}
     try:
         wait_until_up(f"{host}/bench/trivial")
-        step(f"locust: {args.users} users for {args.time}")
-        run(
-            [
-                str(BIN / "locust"),
-                "-f",
-                "bench/online/locustfile.py",
-                "--headless",
-                "--users",
-                str(args.users),
-                "--spawn-rate",
-                str(args.spawn_rate),
-                "--run-time",
-                args.time,
-                "--stop-timeout",
-                "30",
-                "--host",
-                host,
-                "--csv",
-                str(OUT / "locust"),
-                "--only-summary",
-                "--loglevel",
-                "WARNING",
-                "--exit-code-on-error",
-                "0",
-            ],
-            {
-                **env,
-                "BENCH_MANIFEST": str(manifest),
-                "BENCH_RESULTS": str(results_file),
-                "BENCH_RUN": uuid.uuid4().hex[:8],
-            },
-            stdout=(OUT / "locust.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        for users in concurrencies:
+            step(f"locust: {users} users for {args.time}")
+            runs[users] = locust(host, users, args, env)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         server_log.close()
 
-    step("checks")
-    check_env = {**env, "BENCH_RESULTS": str(results_file)}
-    checked = subprocess.run(  # noqa: S603
-        [str(BIN / "python"), "bench/online/check.py"], env=check_env, cwd=ROOT
-    )
+    healthy = True
+    summary = []
+    report = [f"machine: {os.cpu_count()} cores; times in ms"]
+    for users, results in runs.items():
+        step(f"{users} users: checks")
+        checked = subprocess.run(  # noqa: S603
+            [str(BIN / "python"), "bench/online/check.py"],
+            env={**env, "BENCH_RESULTS": str(OUT / f"results-{users}.json")},
+            cwd=ROOT,
+        )
+        lines, ratio = table(results)
+        errors = sum(results["failures"].values())
+        healthy = healthy and checked.returncode == 0 and errors == 0
+        heading = (
+            f"{users} users, load average {results['load'][0]:.1f} before and "
+            f"{results['load'][1]:.1f} after"
+        )
+        print(f"\n{heading}\n" + "\n".join(lines))
+        report += ["", heading, *lines]
+        summary.append(
+            f"{users:>4} users: repayment p95 / trivial p95 = {ratio:.2f}, "
+            f"errors {errors}, checks {'ok' if checked.returncode == 0 else 'FAILED'}"
+        )
+
+    step("ledger")
     ledger = subprocess.run(  # noqa: S603
         [
             str(BIN / "python"),
@@ -243,23 +267,16 @@ def main() -> int:
         capture_output=True,
         text=True,
     )
-    print(
-        ("ok  " if ledger.returncode == 0 else "FAIL")
-        + " ledger_check: "
-        + (ledger.stdout.strip().splitlines() or ["(no output)"])[-1]
+    verdict = (ledger.stdout.strip().splitlines() or ["(no output)"])[-1]
+    summary.append(
+        f"ledger_check: {'ok' if ledger.returncode == 0 else 'FAILED'}, {verdict}"
     )
+    healthy = healthy and ledger.returncode == 0
 
-    step("results")
-    results = json.loads(results_file.read_text())
-    lines, ratio = table(results)
-    print("\n".join(lines))
-    errors = sum(results["failures"].values())
-    print(
-        f"\nrepayment p95 / trivial p95 = {ratio:.2f} (target < 5); "
-        f"errors {errors}; users {args.users}"
-    )
-    (OUT / "report.txt").write_text("\n".join([*lines, f"ratio {ratio:.2f}"]) + "\n")
-    healthy = checked.returncode == 0 and ledger.returncode == 0 and errors == 0
+    step("summary (target: ratio < 5, no errors, every check ok)")
+    print("\n".join(summary))
+    (OUT / "report.txt").write_text("\n".join([*report, "", *summary]) + "\n")
+    print(f"\nFull figures: {OUT / 'report.txt'}")
     return 0 if healthy else 1
 
 
