@@ -21,6 +21,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -59,7 +60,7 @@ def counts(name: str, on: date) -> dict[str, str]:
     with psycopg.connect(database_url(name)) as db:
         found = {}
         for label, sql in COUNTS.items():
-            row = db.execute(sql, {"on": on}).fetchone()  # type: ignore[call-overload]
+            row = db.execute(sql, {"on": on}).fetchone()
             found[label] = str(row[0] if row else None)
         return found
 
@@ -69,15 +70,16 @@ def copy(template: str, name: str) -> None:
     _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
 
-def close_run(name: str, on: date, *, dispatch: bool = False) -> dict:
+def close_run(name: str, on: date, *, dispatch: bool = False) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.run_close", "--database", name]
     command += ["--on", on.isoformat()] + (["--dispatch"] if dispatch else [])
     env = {**os.environ, "DJANGO_MODE": "development", "CELERY_BROKER_URL": BROKER}
     env.setdefault("DJANGO_LOG_LEVEL", "WARNING")
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 (our own module, our arguments)
         command, cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def workers_start(name: str, how_many: int) -> list[subprocess.Popen[bytes]]:
@@ -88,10 +90,13 @@ def workers_start(name: str, how_many: int) -> list[subprocess.Popen[bytes]]:
         "CELERY_BROKER_URL": BROKER,
     }
     return [
-        subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "close"]
-            + ["--concurrency", "1", "--without-gossip", "--without-mingle"]
-            + ["--loglevel", "WARNING", "-n", f"bench{index}@%h"],
+        subprocess.Popen(  # noqa: S603 (a Celery worker of this project)
+            [
+                *(sys.executable, "-m", "celery", "-A", "config", "worker"),
+                *("-Q", "close", "--concurrency", "1", "--without-gossip"),
+                *("--without-mingle", "--loglevel", "WARNING"),
+                *("-n", f"bench{index}@%h"),
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -108,7 +113,7 @@ def workers_stop(workers: list[subprocess.Popen[bytes]]) -> None:
         worker.wait(timeout=60)
 
 
-def size_run(size: int, on: date, *, reuse: bool, workers: list[int]) -> dict:
+def size_run(size: int, on: date, *, reuse: bool, workers: list[int]) -> dict[str, Any]:
     template = f"lending_bench_{size}"
     started = time.monotonic()
     if not reuse:
@@ -145,15 +150,12 @@ def size_run(size: int, on: date, *, reuse: bool, workers: list[int]) -> dict:
         "counts": {
             "close": counts(f"{template}_close", on),
             "floor": counts(f"{template}_floor", on),
-            **{
-                f"{n} workers": counts(f"{template}_w{n}", on)
-                for n in dispatched
-            },
+            **{f"{n} workers": counts(f"{template}_w{n}", on) for n in dispatched},
         },
     }
 
 
-def report(results: list[dict]) -> None:
+def report(results: list[dict[str, Any]]) -> None:
     steps = list(results[0]["close"]["steps"])
     print()
     print("| loans | close s | floor s | ratio | peak MB | close by workers |")

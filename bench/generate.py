@@ -13,18 +13,22 @@ left it, so closing `--on` is an ordinary nightly close:
   disbursed over the past year, with their history of state moves;
 - about 8 % of loans missed an installment, from one to six months ago, so
   some are in grace, overdue (with a collection case and the ladder steps
-  taken so far) or blacklisted (member blacklisted, limit zero, frozen);
+  taken so far) or blacklisted (member blacklisted, limit zero, frozen),
+  and marked delinquent by risk from 30 days past due;
 - a balanced ledger: each loan's disbursement, the interest fallen due so far
   and the repayments of the installments paid, as one entry each;
 - a webhook endpoint following loan moves and collection stages, so the
   close writes its deliveries as in production.
 """
 
+# ruff: noqa: S608 (table names are constants of this module)
+
 import argparse
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -296,6 +300,8 @@ STEPS: list[tuple[str, str]] = [
     (
         "finish",
         """
+        INSERT INTO risk_delinquencymark (loan_id, first_on)
+        SELECT id, oldest + 30 FROM bench_plan WHERE dpd >= 30;
         INSERT INTO integrations_endpoint (url, secret, event_types, active,
                                            description, created_at, owner_id)
         VALUES ('https://partner.example/hooks', 'bench-secret',
@@ -351,10 +357,12 @@ def database_recreate(name: str) -> None:
     )
 
 
-def portfolio_fill(name: str, *, loans: int, on: date, say=print) -> None:
+def portfolio_fill(
+    name: str, *, loans: int, on: date, say: Callable[[str], object] = print
+) -> None:
     """Fill a migrated database with `loans` open loans as of the close of
     the day before `on`."""
-    params = {
+    params: dict[str, object] = {
         "n": loans,
         "p": on - timedelta(days=1),
         "branches": (loans + LOANS_PER_BRANCH - 1) // LOANS_PER_BRANCH,
@@ -369,7 +377,7 @@ def portfolio_fill(name: str, *, loans: int, on: date, say=print) -> None:
             started = time.monotonic()
             for statement in sql.split(";"):
                 if statement.strip():
-                    db.execute(statement, params)  # type: ignore[call-overload]
+                    db.execute(statement, params)
             say(f"  {label}: {time.monotonic() - started:.1f}s")
         for table in SEQUENCED:
             db.execute(

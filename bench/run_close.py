@@ -37,9 +37,9 @@ def main() -> None:
 
     started = time.monotonic()
     if args.dispatch:
-        from loans.close import close_day_dispatched
+        from loans.chunks import chunks_dispatched
 
-        close_day_dispatched(on=args.on)
+        close_day(on=args.on, chunks=chunks_dispatched)
     else:
         close_day(on=args.on)
     seconds = time.monotonic() - started

@@ -32,6 +32,7 @@ from collection.models import (
     StepDone,
 )
 from collection.rules import has_consent
+from loans.chunks import Chunks, chunks_here, loan_ranges
 from loans.models import Installment, Loan
 from members.events import EventKind, events_emit
 from members.models import GuarantorTie
@@ -69,29 +70,27 @@ def _reached(steps: list[LadderStep], loan: Loan, relative: int) -> list[LadderS
     )
 
 
-def ladder(*, on: date) -> int:
+def ladder(*, on: date, chunks: Chunks = chunks_here) -> int:
     """Take every ladder step reached today by every open loan."""
+    if not EscalationPolicy.current().steps.exists():
+        return 0
+    return chunks("collection.cob.ladder_chunk", on, loan_ranges(size=CHUNK))
+
+
+def ladder_chunk(*, on: date, first: int, last: int) -> int:
+    """The ladder for the open loans with ids from `first` to `last`."""
     policy = EscalationPolicy.current()
     steps = list(policy.steps.all())
     if not steps:
         return 0
-    taken = 0
-    ids = list(
-        Loan.objects.filter(state__in=Loan.OPEN_STATES)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    for start in range(0, len(ids), CHUNK):
-        taken += _ladder_chunk(ids[start : start + CHUNK], steps, policy, on)
-    return taken
-
-
-def _ladder_chunk(
-    ids: list[int], steps: list[LadderStep], policy: EscalationPolicy, on: date
-) -> int:
     earliest = min(s.reached_at(grace_days=0, blacklist_days=0) for s in steps)
     oldest = dict(
-        Installment.objects.filter(loan_id__in=ids, paid_on__isnull=True)
+        Installment.objects.filter(
+            loan_id__gte=first,
+            loan_id__lte=last,
+            loan__state__in=Loan.OPEN_STATES,
+            paid_on__isnull=True,
+        )
         .values("loan_id")
         .annotate(oldest=Min("due_date"))
         .values_list("loan_id", "oldest")
@@ -218,8 +217,14 @@ def _write(
         if step.tell_guarantors:
             messages.extend(_guarantor_messages(loan, case, at, policy))
 
+    # Only the cases whose stage moved are written: the others are as read.
     CollectionCase.objects.bulk_update(
-        {case.pk: case for case in cases.values()}.values(), ["stage", "updated_at"]
+        {
+            case.pk: case
+            for case in cases.values()
+            if case.stage != stages_before[case.pk]
+        }.values(),
+        ["stage", "updated_at"],
     )
     # A case changes stage only through a step of the plan, which has its loan.
     members = {loan.pk: loan.member_id for loan, _step, _due in plan.steps}

@@ -9,7 +9,7 @@ between held and open principal with `credit_hold`, `credit_draw` and
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -49,6 +49,10 @@ Actor = User | AnonymousUser | None
 
 def _user(by: Actor) -> User | None:
     return by if isinstance(by, User) else None
+
+
+# Members whose overdue principal the close sets in one transaction.
+OVERDUE_CHUNK = 2000
 
 
 def _money(amount: Decimal) -> Decimal:
@@ -327,6 +331,42 @@ def credit_loan_overdue(
 
 
 @transaction.atomic
+def credit_loans_overdue(
+    *, overdue: Sequence[tuple[Member, str, int]], on: date
+) -> int:
+    """Loans fell overdue in the close, as (member, loan reference, days past
+    due): as `credit_loan_overdue` for each, with the members rescored in one
+    pass at the end rather than one scoring each. Returns the members."""
+    rescored: dict[int, Member] = {}
+    for member, loan_reference, days_past_due in overdue:
+        if not _record_event(
+            member=member,
+            kind=RepaymentEvent.Kind.LOAN_OVERDUE,
+            loan_reference=loan_reference,
+            occurred_on=on,
+            days_past_due=days_past_due,
+            dedupe_key=f"{member.pk}:{loan_reference}:overdue:{on.isoformat()}",
+        ):
+            continue
+        _change(
+            _locked_profile(member),
+            cause=LimitChange.Cause.FROZEN,
+            on=on,
+            frozen=True,
+            reason=_("Loan %(loan)s is overdue.") % {"loan": loan_reference},
+            reference=loan_reference,
+        )
+        rescored[member.pk] = member
+    if rescored:
+        credit_score_members(
+            members=list(rescored.values()),
+            on=on,
+            trigger=CreditScore.Trigger.LOAN_OVERDUE,
+        )
+    return len(rescored)
+
+
+@transaction.atomic
 def credit_unfreeze(
     *, member: Member, on: date, reference: str = "", by: Actor = None
 ) -> None:
@@ -425,27 +465,54 @@ def credit_loan_defaulted(*, member: Member, loan_reference: str, on: date) -> N
             borrower=member, status=GuarantorTie.Status.ACTIVE
         ).values_list("guarantor_id", flat=True)
     )
-    # Only members who have a limit can have it cut.
-    others = Member.objects.filter(
-        branch_id=member.branch_id, credit_profile__isnull=False
-    ).exclude(pk=member.pk)
+    # Only members who have a limit can have it cut: their profiles, locked
+    # in one query and written in bulk, however large the branch.
+    profiles = list(
+        CreditProfile.objects.select_for_update()
+        .filter(member__branch_id=member.branch_id)
+        .exclude(member_id=member.pk)
+        .order_by("pk")
+    )
     reason = _("Loan %(loan)s defaulted.") % {"loan": loan_reference}
-    for other in others:
-        is_guarantor = other.pk in guarantor_ids
-        profile = _locked_profile(other)
-        _change(
-            profile,
-            cause=(
-                LimitChange.Cause.GUARANTOR_DEFAULT
-                if is_guarantor
-                else LimitChange.Cause.BRANCH_DEFAULT
-            ),
-            on=on,
-            limit=profile.limit
-            * (policy.guarantor_cut if is_guarantor else policy.branch_cut),
-            reason=reason,
-            reference=loan_reference,
+    now = timezone.now()
+    changed: list[CreditProfile] = []
+    changes: list[LimitChange] = []
+    for profile in profiles:
+        is_guarantor = profile.member_id in guarantor_ids
+        before = profile.limit
+        cut = policy.guarantor_cut if is_guarantor else policy.branch_cut
+        profile.limit = _money(max(ZERO, before * cut))
+        if profile.limit == before:
+            continue
+        profile.updated_at = now
+        changed.append(profile)
+        cause = (
+            LimitChange.Cause.GUARANTOR_DEFAULT
+            if is_guarantor
+            else LimitChange.Cause.BRANCH_DEFAULT
         )
+        logger.info(
+            "Credit profile %s: %s, limit %s -> %s",
+            profile.pk,
+            cause,
+            before,
+            profile.limit,
+        )
+        changes.append(
+            LimitChange(
+                profile=profile,
+                cause=cause,
+                limit_before=before,
+                limit_after=profile.limit,
+                frozen_after=profile.frozen,
+                reference=loan_reference,
+                note=reason[:200],
+                on=on,
+                by=None,
+            )
+        )
+    CreditProfile.objects.bulk_update(changed, ["limit", "updated_at"])
+    LimitChange.objects.bulk_create(changes)
     logger.info(
         "Member %s: default on %s cut the group's limits", member.pk, loan_reference
     )
@@ -533,6 +600,41 @@ def credit_set_overdue_principal(*, member: Member, amount: Decimal) -> None:
     profile = _locked_profile(member)
     profile.overdue_principal = _money(max(ZERO, amount))
     profile.save(update_fields=["overdue_principal", "updated_at"])
+
+
+def credit_set_overdue_principals(*, amounts: Mapping[int, Decimal]) -> int:
+    """The daily close reports each member's overdue principal, by member
+    id, for many members at once: only the profiles whose figure changes are
+    written, in bulk, a chunk of members per transaction. Returns how many."""
+    wanted = {pk: _money(max(ZERO, amount)) for pk, amount in amounts.items()}
+    ids = sorted(wanted)
+    written = 0
+    for start in range(0, len(ids), OVERDUE_CHUNK):
+        part = ids[start : start + OVERDUE_CHUNK]
+        with transaction.atomic():
+            profiles = list(
+                CreditProfile.objects.select_for_update()
+                .filter(member_id__in=part)
+                .only("pk", "member_id", "overdue_principal")
+            )
+            missing = set(part) - {profile.member_id for profile in profiles}
+            for member_id in missing:
+                profile, _created = CreditProfile.objects.get_or_create(
+                    member_id=member_id
+                )
+                profiles.append(profile)
+            now = timezone.now()
+            changed = []
+            for profile in profiles:
+                if profile.overdue_principal != wanted[profile.member_id]:
+                    profile.overdue_principal = wanted[profile.member_id]
+                    profile.updated_at = now
+                    changed.append(profile)
+            CreditProfile.objects.bulk_update(
+                changed, ["overdue_principal", "updated_at"]
+            )
+            written += len(changed)
+    return written
 
 
 @transaction.atomic

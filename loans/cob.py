@@ -6,20 +6,24 @@ loan, and is safe to run again: what it has done is marked (interest
 recognised, penalty accrued through the date), so a close killed midway
 resumes without doing anything twice. State moves ask the FSM graph for
 their legal sources and record a transition row per loan.
+
+The steps that go through the loans do it in ranges of `CHUNK` open loans
+(`loans.chunks`), each range a `*_chunk` function its runner calls, here or
+on the close's Celery workers.
 """
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Min, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from credit import services as credit
 from loans import ledger
+from loans.chunks import Chunks, chunks_here, loan_ranges
 from loans.models import (
     ZERO,
     Account,
@@ -82,95 +86,125 @@ def move_set(loans: QuerySet[Loan], name: str, *, on: date, reason: str) -> int:
     return moved
 
 
-def _id_chunks(queryset: QuerySet[Loan]) -> Iterator[list[int]]:
-    ids = list(queryset.order_by("pk").values_list("pk", flat=True))
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
+def _ranges() -> list[tuple[int, int]]:
+    return loan_ranges(size=CHUNK)
 
 
-def interest_due(*, on: date) -> int:
+def interest_due(*, on: date, chunks: Chunks = chunks_here) -> int:
     """Interest of installments falling due becomes receivable income."""
-    count = 0
-    while True:
-        with transaction.atomic():
-            rows = list(
-                Installment.objects.select_for_update()
-                .filter(
-                    loan__state__in=Loan.OPEN_STATES,
-                    due_date__lte=on,
-                    interest_recognised=False,
-                )
-                .order_by("pk")
-                .values_list("pk", "loan_id", "number", "interest", "paid_interest")[
-                    :CHUNK
-                ]
-            )
-            if not rows:
-                return count
-            ledger.post_many(
-                [
-                    ledger.Entry(
-                        loan_id,
-                        JournalEntry.Kind.INTEREST_DUE,
-                        on,
-                        f"{loan_id}:interest:{number}",
-                    )
-                    .debit(Account.INTEREST_RECEIVABLE, interest - paid)
-                    .credit(Account.INTEREST_INCOME, interest - paid)
-                    for _, loan_id, number, interest, paid in rows
-                    if interest > paid
-                ]
-            )
-            Installment.objects.filter(pk__in=[row[0] for row in rows]).update(
-                interest_recognised=True
-            )
-            count += len(rows)
+    return chunks("loans.cob.interest_due_chunk", on, _ranges())
 
 
-def age(*, on: date) -> int:
-    """Days past due for every open loan, then the state moves they imply."""
-    open_loans = Loan.objects.filter(state__in=Loan.OPEN_STATES)
-    for ids in _id_chunks(open_loans):
-        oldest = dict(
-            Installment.objects.filter(
-                loan_id__in=ids, due_date__lt=on, paid_on__isnull=True
+def interest_due_chunk(*, on: date, first: int, last: int) -> int:
+    with transaction.atomic():
+        rows = list(
+            Installment.objects.select_for_update()
+            .filter(
+                loan_id__gte=first,
+                loan_id__lte=last,
+                loan__state__in=Loan.OPEN_STATES,
+                due_date__lte=on,
+                interest_recognised=False,
             )
-            .values("loan_id")
-            .annotate(oldest=Min("due_date"))
-            .values_list("loan_id", "oldest")
+            .order_by("pk")
+            .values_list("pk", "loan_id", "number", "interest", "paid_interest")
         )
-        by_days: dict[int, list[int]] = defaultdict(list)
-        for loan_id in ids:
-            due = oldest.get(loan_id)
-            by_days[(on - due).days if due else 0].append(loan_id)
-        with transaction.atomic():
-            for days, loan_ids in by_days.items():
-                Loan.objects.filter(pk__in=loan_ids).exclude(days_past_due=days).update(
-                    days_past_due=days
+        ledger.post_many(
+            [
+                ledger.Entry(
+                    loan_id,
+                    JournalEntry.Kind.INTEREST_DUE,
+                    on,
+                    f"{loan_id}:interest:{number}",
                 )
+                .debit(Account.INTEREST_RECEIVABLE, interest - paid)
+                .credit(Account.INTEREST_INCOME, interest - paid)
+                for _, loan_id, number, interest, paid in rows
+                if interest > paid
+            ]
+        )
+        Installment.objects.filter(pk__in=[row[0] for row in rows]).update(
+            interest_recognised=True
+        )
+    return len(rows)
 
-    moved = move_set(
-        open_loans.filter(days_past_due=0), "cure", on=on, reason=_("No arrears.")
+
+def age(*, on: date, chunks: Chunks = chunks_here) -> int:
+    """Days past due for every open loan, then the state moves they imply."""
+    return chunks("loans.cob.age_chunk", on, _ranges())
+
+
+def age_chunk(*, on: date, first: int, last: int) -> int:
+    """Age the open loans of one range under their row locks, taken before
+    the installments are read, so a repayment that held a loan is seen."""
+    open_loans = Loan.objects.filter(
+        pk__range=(first, last), state__in=Loan.OPEN_STATES
     )
-    moved += move_set(
-        open_loans.filter(days_past_due__gte=1),
-        "enter_grace",
-        on=on,
-        reason=_("Installment unpaid."),
-    )
-    moved += move_set(
-        open_loans.filter(days_past_due__gt=F("grace_days")),
-        "fall_overdue",
-        on=on,
-        reason=_("Past the grace days."),
-    )
-    moved += move_set(
-        open_loans.filter(days_past_due__gt=F("blacklist_days")),
-        "blacklist",
-        on=on,
-        reason=_("Past the blacklisting threshold."),
-    )
+    with transaction.atomic():
+        ids = list(open_loans.select_for_update().values_list("pk", flat=True))
+        _days_past_due_set(ids, on=on)
+        moved = move_set(
+            open_loans.filter(days_past_due=0), "cure", on=on, reason=_("No arrears.")
+        )
+        moved += move_set(
+            open_loans.filter(days_past_due__gte=1),
+            "enter_grace",
+            on=on,
+            reason=_("Installment unpaid."),
+        )
+        moved += move_set(
+            open_loans.filter(days_past_due__gt=F("grace_days")),
+            "fall_overdue",
+            on=on,
+            reason=_("Past the grace days."),
+        )
+        moved += move_set(
+            open_loans.filter(days_past_due__gt=F("blacklist_days")),
+            "blacklist",
+            on=on,
+            reason=_("Past the blacklisting threshold."),
+        )
     return moved
+
+
+def _days_past_due_set(ids: list[int], *, on: date) -> None:
+    """Days from the oldest unpaid due date before `on`, 0 without one."""
+    if not ids:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE loans_loan AS loan SET days_past_due = late.days
+                  FROM (SELECT l.id,
+                               coalesce(%(on)s::date - min(i.due_date), 0) AS days
+                          FROM loans_loan l
+                          LEFT JOIN loans_installment i
+                            ON i.loan_id = l.id AND i.due_date < %(on)s
+                           AND i.paid_on IS NULL
+                         WHERE l.id = ANY(%(ids)s)
+                         GROUP BY l.id) AS late
+                 WHERE loan.id = late.id AND loan.days_past_due <> late.days
+                """,
+                {"on": on, "ids": ids},
+            )
+        return
+    oldest = dict(
+        Installment.objects.filter(
+            loan_id__in=ids, due_date__lt=on, paid_on__isnull=True
+        )
+        .values("loan_id")
+        .annotate(oldest=Min("due_date"))
+        .values_list("loan_id", "oldest")
+    )
+    by_days: dict[int, list[int]] = defaultdict(list)
+    for loan_id in ids:
+        due = oldest.get(loan_id)
+        by_days[(on - due).days if due else 0].append(loan_id)
+    for days, loan_ids in by_days.items():
+        Loan.objects.filter(pk__in=loan_ids).exclude(days_past_due=days).update(
+            days_past_due=days
+        )
 
 
 def _penalties(
@@ -203,49 +237,55 @@ def _penalties(
     return granted
 
 
-def penalty(*, on: date) -> int:
+def penalty(*, on: date, chunks: Chunks = chunks_here) -> int:
     """Penalty for `on` on the overdue amounts of loans past their grace."""
-    due = Loan.objects.filter(
-        state__in=[Loan.State.OVERDUE, Loan.State.BLACKLISTED]
-    ).exclude(penalty_through__gte=on)
-    count = 0
-    for ids in _id_chunks(due):
-        with transaction.atomic():
-            loans = list(
-                Loan.objects.select_for_update()
-                .filter(pk__in=ids)
-                .prefetch_related("installments")
+    return chunks("loans.cob.penalty_chunk", on, _ranges())
+
+
+def penalty_chunk(*, on: date, first: int, last: int) -> int:
+    with transaction.atomic():
+        loans = list(
+            Loan.objects.select_for_update()
+            .filter(
+                pk__range=(first, last),
+                state__in=[Loan.State.OVERDUE, Loan.State.BLACKLISTED],
             )
-            changed: list[Installment] = []
-            entries = []
-            for loan in loans:
-                late = [
-                    i
-                    for i in loan.installments.all()
-                    if i.due_date < on and i.paid_on is None
-                ]
-                granted = _penalties(loan, late, on)
-                for installment in late:
-                    if installment.pk in granted:
-                        installment.penalty += granted[installment.pk]
-                        changed.append(installment)
-                total = sum(granted.values(), ZERO)
-                if total:
-                    entries.append(
-                        ledger.Entry(
-                            loan.pk,
-                            JournalEntry.Kind.PENALTY,
-                            on,
-                            f"{loan.pk}:penalty:{on}",
-                        )
-                        .debit(Account.PENALTY_RECEIVABLE, total)
-                        .credit(Account.PENALTY_INCOME, total)
+            .exclude(penalty_through__gte=on)
+            .prefetch_related("installments")
+        )
+        if not loans:
+            return 0
+        changed: list[Installment] = []
+        entries = []
+        for loan in loans:
+            late = [
+                i
+                for i in loan.installments.all()
+                if i.due_date < on and i.paid_on is None
+            ]
+            granted = _penalties(loan, late, on)
+            for installment in late:
+                if installment.pk in granted:
+                    installment.penalty += granted[installment.pk]
+                    changed.append(installment)
+            total = sum(granted.values(), ZERO)
+            if total:
+                entries.append(
+                    ledger.Entry(
+                        loan.pk,
+                        JournalEntry.Kind.PENALTY,
+                        on,
+                        f"{loan.pk}:penalty:{on}",
                     )
-            Installment.objects.bulk_update(changed, ["penalty"])
-            ledger.post_many(entries)
-            Loan.objects.filter(pk__in=ids).update(penalty_through=on)
-            count += len(entries)
-    return count
+                    .debit(Account.PENALTY_RECEIVABLE, total)
+                    .credit(Account.PENALTY_INCOME, total)
+                )
+        Installment.objects.bulk_update(changed, ["penalty"], batch_size=CHUNK)
+        ledger.post_many(entries)
+        Loan.objects.filter(pk__in=[loan.pk for loan in loans]).update(
+            penalty_through=on
+        )
+    return len(entries)
 
 
 def report_to_credit(*, on: date) -> int:
@@ -254,15 +294,12 @@ def report_to_credit(*, on: date) -> int:
     moves = LoanTransition.objects.filter(on=on, by__isnull=True).select_related(
         "loan__member"
     )
-    for move in moves.filter(target=Loan.State.OVERDUE):
-        loan = move.loan
-        credit.credit_loan_overdue(
-            member=loan.member,
-            loan_reference=loan.number,
-            on=on,
-            days_past_due=loan.days_past_due,
-        )
-        count += 1
+    fallen = [
+        (move.loan.member, move.loan.number, move.loan.days_past_due)
+        for move in moves.filter(target=Loan.State.OVERDUE)
+    ]
+    credit.credit_loans_overdue(overdue=fallen, on=on)
+    count += len(fallen)
     # `loan.member` is as read before the loop: a member with two loans
     # crossing the threshold today is blacklisted by the first one only.
     blacklisted: set[int] = set()
@@ -302,8 +339,7 @@ def report_to_credit(*, on: date) -> int:
             "pk", flat=True
         )
     )
-    for member in Member.objects.filter(pk__in=set(overdue) | stale):
-        credit.credit_set_overdue_principal(
-            member=member, amount=overdue.get(member.pk, ZERO)
-        )
+    credit.credit_set_overdue_principals(
+        amounts={pk: overdue.get(pk, ZERO) for pk in set(overdue) | stale}
+    )
     return count
