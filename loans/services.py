@@ -443,6 +443,8 @@ def _repayment_post(
         idempotency_key=idempotency_key or None,
         request_fingerprint=fingerprint,
         by=_user(by),
+        # Mostly the state stays; a move below updates it.
+        loan_state=loan.state,
     )
     ledger.post(
         ledger.Entry(
@@ -462,8 +464,9 @@ def _repayment_post(
     # case when the arrears are gone) without this app importing them.
     for follower in settings.REPAYMENT_FOLLOWERS:
         import_string(follower)(loan=loan, on=on)
-    repayment.loan_state = loan.state
-    repayment.save(update_fields=["loan_state"])
+    if repayment.loan_state != loan.state:
+        repayment.loan_state = loan.state
+        repayment.save(update_fields=["loan_state"])
     event_emit(
         kind=EventKind.REPAYMENT_POSTED,
         payload={
