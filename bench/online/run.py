@@ -20,6 +20,7 @@ web process queues its tasks on (nothing consumes them during the run).
 
 import argparse
 import json
+import math
 import os
 import signal
 import statistics
@@ -71,7 +72,8 @@ def percentile(ordered: list[float], share: float) -> float:
     """Nearest-rank percentile of sorted samples."""
     if not ordered:
         return float("nan")
-    rank = max(1, round(share * len(ordered) + 0.5))
+    # The smallest sample with at least `share` of them at or below it.
+    rank = max(1, math.ceil(round(share * len(ordered), 9)))
     return ordered[min(rank, len(ordered)) - 1]
 
 
