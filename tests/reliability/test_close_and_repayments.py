@@ -15,7 +15,6 @@ from django.db import connections
 from loans import cob, services
 from loans.close import close_day, close_through
 from loans.models import (
-    Installment,
     JournalEntry,
     Loan,
     LoanTransition,
@@ -38,6 +37,7 @@ from tests.reliability.conftest import (
 DAY = date(2026, 2, 23)
 LOANS = 12
 WAVE = 6
+CURED = 4
 LOANS_STEPS = ("loans.cob.interest_due", "loans.cob.age", "loans.cob.penalty")
 
 
@@ -84,13 +84,15 @@ def test_repayments_posted_during_a_close_are_all_kept_and_penalty_charged_once(
     book: Staff, branch: Branch, finance: User
 ) -> None:
     loans = _overdue_book(book, branch, LOANS)
+    late = [loan.pk for loan in loans[CURED:]]
     posted: list[tuple[int, Any]] = []
     waves: list[threading.Thread] = []
     amounts: list[Decimal] = []
 
     def wave(label: str) -> None:
         """Post a wave of small repayments, spread over the loans, each
-        from its own thread, while the close goes on."""
+        from its own thread, while the close goes on; in the first waves
+        one loan each is paid all its arrears and more."""
         bodies = []
         urls = []
         for n in range(WAVE):
@@ -98,6 +100,12 @@ def test_repayments_posted_during_a_close_are_all_kept_and_penalty_charged_once(
             urls.append(loan_url(loans[len(amounts) % LOANS], "repayments"))
             amounts.append(amount)
             bodies.append({"amount": f"{amount}.00", "reference": f"{label}-{n}"})
+        if len(waves) < CURED:
+            cured = loans[len(waves)]
+            amount = arrears(list(cured.installments.all()), DAY) + 10
+            urls.append(loan_url(cured, "repayments"))
+            amounts.append(amount)
+            bodies.append({"amount": str(amount), "reference": f"{label}-cure"})
         keys: list[str | None] = [body["reference"] for body in bodies]
         thread = threading.Thread(
             target=lambda: posted.extend(post_at_once(finance, urls, bodies, keys))
@@ -129,9 +137,13 @@ def test_repayments_posted_during_a_close_are_all_kept_and_penalty_charged_once(
     assert sorted(r.amount for r in repayments) == sorted(amounts)
     # Those after the close's last step fall on the next business day.
     assert {r.value_date for r in repayments} <= {DAY, DAY + timedelta(days=1)}
-    # The day's penalty once per loan, all still overdue.
-    assert _penalties_on(DAY) == {loan.pk: 1 for loan in loans}
-    assert Installment.objects.filter(penalty__gt=0).count() == LOANS
+    # The day's penalty once for each loan still late, at most once for
+    # those cured during the close (before or after the penalty step).
+    penalties = _penalties_on(DAY)
+    assert {pk: penalties[pk] for pk in late} == dict.fromkeys(late, 1)
+    assert set(penalties.values()) == {1}
+    for loan in Loan.objects.filter(pk__in=[loan.pk for loan in loans[:CURED]]):
+        assert (loan.state, loan.days_past_due) == (Loan.State.ACTIVE, 0)
     assert_book_agrees()
     _assert_states_agree_with_the_schedule(DAY)
 
@@ -141,7 +153,7 @@ def test_repayments_posted_during_a_close_are_all_kept_and_penalty_charged_once(
     for step in (cob.interest_due, cob.age, cob.penalty):
         step(on=DAY)
     assert book_hash() == before
-    assert _penalties_on(DAY) == {loan.pk: 1 for loan in loans}
+    assert _penalties_on(DAY) == penalties
 
 
 # A repayment between the close's steps ------------------------------------
