@@ -65,7 +65,7 @@ if not PII_ENCRYPTION_KEYS:
 PII_HASH_KEY = _required("PII_HASH_KEY", "development-only-hash-key")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.AuditedAdminConfig",  # django.contrib.admin, actions logged
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
