@@ -50,7 +50,7 @@ OVERDUE = date(2026, 3, 1)
 def who_posted(entry: JournalEntry) -> User | None:
     """The person behind a journal entry, found through the record that
     caused it; None for what a close posts (interest and penalties)."""
-    loan_id, kind, *rest = entry.dedupe_key.split(":")
+    loan_id, _kind, *rest = entry.dedupe_key.split(":")
     transitions = LoanTransition.objects.filter(loan_id=loan_id)
     if entry.kind in (JournalEntry.Kind.INTEREST_DUE, JournalEntry.Kind.PENALTY):
         assert BusinessDay.objects.filter(on=entry.on).exists(), entry.dedupe_key
