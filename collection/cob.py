@@ -175,6 +175,8 @@ def _write(
         installments[installment.loan_id].append(installment)
 
     at = _morning(on)
+    # Message bodies by purpose, each read once for the chunk.
+    templates: dict[str, str] = {}
     marks: list[StepDone] = []
     messages: list[Message] = []
     tasks: list[CallTask] = []
@@ -199,6 +201,7 @@ def _write(
                     figures=services.loan_figures(loan, installments[loan.pk], on),
                     at=at,
                     policy=policy,
+                    templates=templates,
                 )
             )
         if case is None:
@@ -213,9 +216,9 @@ def _write(
             referred.add(case.pk)
             referrals.append(LegalReferral(case=case, prepared_on=on))
         if step.tell_leader:
-            messages.extend(_leader_message(loan, case, at, policy))
+            messages.extend(_leader_message(loan, case, at, policy, templates))
         if step.tell_guarantors:
-            messages.extend(_guarantor_messages(loan, case, at, policy))
+            messages.extend(_guarantor_messages(loan, case, at, policy, templates))
 
     # Only the cases whose stage moved are written: the others are as read.
     CollectionCase.objects.bulk_update(
@@ -252,7 +255,11 @@ def _write(
 
 
 def _leader_message(
-    loan: Loan, case: CollectionCase, at: datetime, policy: EscalationPolicy
+    loan: Loan,
+    case: CollectionCase,
+    at: datetime,
+    policy: EscalationPolicy,
+    templates: dict[str, str],
 ) -> list[Message]:
     """The branch leader is asked to help, only if the borrower agreed."""
     member = loan.member
@@ -272,12 +279,17 @@ def _leader_message(
             audience=Message.Audience.BRANCH_LEADER,
             recipient_member=leader,
             policy=policy,
+            templates=templates,
         )
     ]
 
 
 def _guarantor_messages(
-    loan: Loan, case: CollectionCase, at: datetime, policy: EscalationPolicy
+    loan: Loan,
+    case: CollectionCase,
+    at: datetime,
+    policy: EscalationPolicy,
+    templates: dict[str, str],
 ) -> list[Message]:
     ties = GuarantorTie.objects.filter(
         borrower=loan.member, status=GuarantorTie.Status.ACTIVE
@@ -293,6 +305,7 @@ def _guarantor_messages(
             audience=Message.Audience.GUARANTOR,
             recipient_member=tie.guarantor,
             policy=policy,
+            templates=templates,
         )
         for tie in ties
     ]

@@ -120,10 +120,21 @@ def message_build(
     recipient_contact: EmergencyContact | None = None,
     channel: Message.Channel = Message.Channel.SMS,
     policy: EscalationPolicy | None = None,
+    templates: dict[str, str] | None = None,
 ) -> Message:
-    """An unsaved outbox row; collection messages wait out the quiet hours."""
+    """An unsaved outbox row; collection messages wait out the quiet hours.
+
+    A caller building many messages passes a dict as `templates`: the
+    bodies read are kept there by purpose, so each is read once.
+    """
     policy = policy or EscalationPolicy.current()
     language = settings.LANGUAGE_CODE
+    if templates is None:
+        template = _template(purpose, language)
+    else:
+        if purpose not in templates:
+            templates[purpose] = _template(purpose, language)
+        template = templates[purpose]
     message = Message(
         member=member,
         loan=loan,
@@ -133,7 +144,7 @@ def message_build(
         recipient_contact=recipient_contact,
         channel=channel,
         language=language,
-        body=wording.render(_template(purpose, language), figures),
+        body=wording.render(template, figures),
         dedupe_key=dedupe_key,
         scheduled_for=at,
     )

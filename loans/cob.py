@@ -16,6 +16,7 @@ import logging
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import F, Min, QuerySet, Sum
@@ -207,13 +208,41 @@ def _days_past_due_set(ids: list[int], *, on: date) -> None:
         )
 
 
+class _Terms(NamedTuple):
+    """What the penalty rule reads of a loan."""
+
+    pk: int
+    principal: Decimal
+    cost_cap: Decimal
+    disbursed_on: date | None
+    penalty_daily_rate: Decimal
+
+
+class _Due(NamedTuple):
+    """What the penalty rule reads of an installment."""
+
+    pk: int
+    loan_id: int
+    due_date: date
+    principal: Decimal
+    paid_principal: Decimal
+    interest: Decimal
+    paid_interest: Decimal
+    penalty: Decimal
+    paid_on: date | None
+
+
 def _penalties(
-    loan: Loan, installments: list[Installment], on: date
+    loan: _Terms, installments: list[_Due], late: list[_Due], on: date
 ) -> dict[int, Decimal]:
-    """Today's penalty per installment, within the loan's yearly cost cap."""
+    """Today's penalty per late installment, within the loan's yearly cost
+    cap; `installments` are all the loan's, `late` those overdue."""
     wanted = {
-        i.pk: fen((i.principal_due + i.interest_due) * loan.penalty_daily_rate)
-        for i in installments
+        i.pk: fen(
+            (i.principal - i.paid_principal + i.interest - i.paid_interest)
+            * loan.penalty_daily_rate
+        )
+        for i in late
     }
     days = (on - loan.disbursed_on).days + 1 if loan.disbursed_on else 1
     cap = fen(loan.principal * loan.cost_cap * days / DAYS_A_YEAR)
@@ -221,15 +250,12 @@ def _penalties(
     # now counts against it; a long loan's whole schedule would leave no
     # room for penalty in its early months.
     charged = sum(
-        (
-            (i.interest if i.due_date <= on else ZERO) + i.penalty
-            for i in loan.installments.all()
-        ),
+        ((i.interest if i.due_date <= on else ZERO) + i.penalty for i in installments),
         ZERO,
     )
     room = max(ZERO, cap - charged)
     granted: dict[int, Decimal] = {}
-    for installment in installments:
+    for installment in late:
         amount = min(wanted[installment.pk], room)
         room -= amount
         if amount:
@@ -244,31 +270,34 @@ def penalty(*, on: date, chunks: Chunks = chunks_here) -> int:
 
 def penalty_chunk(*, on: date, first: int, last: int) -> int:
     with transaction.atomic():
-        loans = list(
-            Loan.objects.select_for_update()
+        loans = [
+            _Terms(*row)
+            for row in Loan.objects.select_for_update()
             .filter(
                 pk__range=(first, last),
                 state__in=[Loan.State.OVERDUE, Loan.State.BLACKLISTED],
             )
             .exclude(penalty_through__gte=on)
-            .prefetch_related("installments")
-        )
+            .order_by("pk")
+            .values_list(*_Terms._fields)
+        ]
         if not loans:
             return 0
-        changed: list[Installment] = []
+        installments: dict[int, list[_Due]] = defaultdict(list)
+        for row in (
+            Installment.objects.filter(loan_id__in=[loan.pk for loan in loans])
+            .order_by("loan_id", "number")
+            .values_list(*_Due._fields)
+        ):
+            installments[row[1]].append(_Due(*row))
+        granted: dict[int, Decimal] = {}
         entries = []
         for loan in loans:
-            late = [
-                i
-                for i in loan.installments.all()
-                if i.due_date < on and i.paid_on is None
-            ]
-            granted = _penalties(loan, late, on)
-            for installment in late:
-                if installment.pk in granted:
-                    installment.penalty += granted[installment.pk]
-                    changed.append(installment)
-            total = sum(granted.values(), ZERO)
+            schedule = installments[loan.pk]
+            late = [i for i in schedule if i.due_date < on and i.paid_on is None]
+            given = _penalties(loan, schedule, late, on)
+            granted.update(given)
+            total = sum(given.values(), ZERO)
             if total:
                 entries.append(
                     ledger.Entry(
@@ -280,12 +309,31 @@ def penalty_chunk(*, on: date, first: int, last: int) -> int:
                     .debit(Account.PENALTY_RECEIVABLE, total)
                     .credit(Account.PENALTY_INCOME, total)
                 )
-        Installment.objects.bulk_update(changed, ["penalty"], batch_size=CHUNK)
+        _penalty_add(granted)
         ledger.post_many(entries)
         Loan.objects.filter(pk__in=[loan.pk for loan in loans]).update(
             penalty_through=on
         )
     return len(entries)
+
+
+def _penalty_add(granted: dict[int, Decimal]) -> None:
+    """Add each installment's penalty: one statement on PostgreSQL."""
+    if not granted:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE loans_installment AS i SET penalty = i.penalty + g.amount
+                  FROM unnest(%s::bigint[], %s::numeric[]) AS g(id, amount)
+                 WHERE i.id = g.id
+                """,
+                [list(granted), list(granted.values())],
+            )
+        return
+    for pk, amount in granted.items():
+        Installment.objects.filter(pk=pk).update(penalty=F("penalty") + amount)
 
 
 def report_to_credit(*, on: date) -> int:
