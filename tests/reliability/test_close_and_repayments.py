@@ -35,6 +35,8 @@ from tests.reliability.conftest import (
 # Closed through the day before, the loans' first installment (due on 15
 # February) is eight days late on this date, which is no due date.
 DAY = date(2026, 2, 23)
+# The second installment's due date: its interest falls due in the close.
+DUE = date(2026, 3, 15)
 LOANS = 12
 WAVE = 6
 CURED = 4
@@ -246,3 +248,79 @@ def test_a_repayment_holding_the_loan_while_the_close_ages_it_keeps_it_active(
     assert_book_agrees()
     assert (loan.state, loan.days_past_due) == (Loan.State.ACTIVE, 0)
     _assert_states_agree_with_the_schedule(DAY)
+
+
+# A repayment and the close's interest on a due date --------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "loans.cob.interest_due_chunk locks installments joined to their "
+        "loans (FOR UPDATE on both, installment first) while a repayment "
+        "locks the loan first and then its installments: PostgreSQL finds a "
+        "deadlock and aborts the close's step. Fix in loans/cob.py (engineer "
+        "'close'): lock the range's open loans first, as age_chunk does, "
+        "then the installments with select_for_update(of=('self',))."
+    ),
+)
+def test_a_repayment_holding_its_loan_when_interest_falls_due_does_not_deadlock(
+    book: Staff, branch: Branch, finance: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (loan,) = _overdue_book(book, branch, 1)
+    close_through(until=DUE - timedelta(days=1))
+    held = threading.Event()
+    go = threading.Event()
+    replay = services._replay
+
+    def hold_then_replay(key: str, fingerprint: str) -> Repayment | None:
+        # The repayment holds its loan's row here and has not yet read the
+        # installments.
+        if key == "held":
+            held.set()
+            assert go.wait(timeout=60)
+        return replay(key, fingerprint)
+
+    monkeypatch.setattr(services, "_replay", hold_then_replay)
+    answers: list[tuple[int, Any]] = []
+    paying = threading.Thread(
+        target=lambda: answers.extend(
+            post_at_once(
+                finance,
+                loan_url(loan, "repayments"),
+                [{"amount": "5.00", "reference": "held"}],
+                ["held"],
+            )
+        )
+    )
+    paying.start()
+    assert held.wait(timeout=30)
+    failures: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            close_day(on=DUE)
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    closing = threading.Thread(target=close)
+    closing.start()
+    for _poll in range(300):
+        if waiting_on_a_lock() or not closing.is_alive():
+            break
+        closing.join(timeout=0.1)
+    go.set()
+    paying.join()
+    closing.join()
+
+    assert failures == []
+    assert [status for status, _ in answers] == [201]
+    assert JournalEntry.objects.filter(
+        loan=loan, kind=JournalEntry.Kind.INTEREST_DUE, on=DUE
+    ).exists()
+    assert_book_agrees()
+    _assert_states_agree_with_the_schedule(DUE)
