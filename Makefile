@@ -72,8 +72,8 @@ bench: install-dev
 
 # The online paths under load on PostgreSQL (docs/performance.md, "Online"):
 # a fresh database lending_online, gunicorn, Locust headless, then the
-# repayment and ledger checks: `make bench-online USERS=40 DURATION=60s`.
-USERS ?= 40
+# repayment and ledger checks: `make bench-online USERS=4,12,40 DURATION=60s`.
+USERS ?= 4,12,40
 DURATION ?= 60s
 bench-online: install-dev
 	$(BIN)/python bench/online/run.py --users $(USERS) --time $(DURATION)
