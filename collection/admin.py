@@ -44,15 +44,22 @@ from collection.models import (
     Purpose,
     StepDone,
 )
+from config.admin_paging import LongListAdmin
 from config.exports import EXPORT_ACTIONS, ExportActions, money_column
 from config.permissions import request_staff
 from config.roles import StaffRole
 from credit.admin import ReadOnlyAdmin
 from loans.admin import LOAN_NUMBER
 from loans.selectors import business_date_current, loans_visible_to
-from members.admin import ReadOnlyInline, ReasonActionForm, ScopedAdmin, _run_each
+from members.admin import (
+    ReadOnlyInline,
+    ReasonActionForm,
+    ScopedAdmin,
+    _run_each,
+    branch_filter,
+)
 from members.models import Branch, EmergencyContact, Member
-from members.selectors import members_visible_to
+from members.selectors import members_visible_to, sees_all_branches
 
 Row = TypeVar("Row")
 
@@ -99,7 +106,10 @@ class LoanScopedAdmin(admin.ModelAdmin[Any]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         rows = self.with_figures(self.model._default_manager.get_queryset())
-        rows = rows.filter(**{f"{self.loan_path}__in": loans_visible_to(request.user)})
+        if not sees_all_branches(request_staff(request)):
+            rows = rows.filter(
+                **{f"{self.loan_path}__in": loans_visible_to(request.user)}
+            )
         # Ordered after `with_figures`, so that the ordering may use them.
         ordering = self.get_ordering(request)
         return rows.order_by(*ordering) if ordering else rows
@@ -454,7 +464,7 @@ class CaseCloseForm(forms.Form):
 
 
 @admin.register(CollectionCase)
-class CollectionCaseAdmin(ExportActions, LoanScopedAdmin):
+class CollectionCaseAdmin(LongListAdmin, ExportActions, LoanScopedAdmin):
     """The collectors' work: open cases by amount at risk and days past due."""
 
     form = CaseForm
@@ -474,7 +484,7 @@ class CollectionCaseAdmin(ExportActions, LoanScopedAdmin):
         "stage",
         "status",
         ("collector", admin.RelatedOnlyFieldListFilter),
-        ("loan__member__branch", admin.RelatedOnlyFieldListFilter),
+        branch_filter("loan__member__branch"),
         "cause",
     ]
     list_select_related = ["loan__member__branch", "collector"]
@@ -743,7 +753,7 @@ class MediationAdmin(LoanScopedAdmin):
     list_display = ["__str__", "case", "status", "offered_on", "mediator", "held_on"]
     list_filter = [
         "status",
-        ("case__loan__member__branch", admin.RelatedOnlyFieldListFilter),
+        branch_filter("case__loan__member__branch"),
     ]
     list_select_related = ["case"]
     search_fields = ["case__loan__member__real_name", "mediator"]
@@ -785,7 +795,7 @@ class LegalReferralAdmin(LoanScopedAdmin):
     ]
     list_filter = [
         "status",
-        ("case__loan__member__branch", admin.RelatedOnlyFieldListFilter),
+        branch_filter("case__loan__member__branch"),
     ]
     list_select_related = ["case", "reviewed_by"]
     search_fields = ["case__loan__member__real_name", "counsel"]
@@ -924,7 +934,7 @@ class HardshipRequestAdmin(LoanScopedAdmin):
     list_filter = [
         "status",
         "cause",
-        ("loan__member__branch", admin.RelatedOnlyFieldListFilter),
+        branch_filter("loan__member__branch"),
     ]
     list_select_related = ["loan__member", "requested_by", "decided_by"]
     search_fields = ["loan__member__real_name"]
@@ -1074,7 +1084,7 @@ MESSAGE_RECORD = (
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(LongListAdmin, ReadOnlyAdmin):
     """Every message and its delivery; numbers are looked up only to send."""
 
     branch_path = "member__branch"
@@ -1095,7 +1105,7 @@ class MessageAdmin(ReadOnlyAdmin):
         "purpose",
         "channel",
         "audience",
-        ("member__branch", admin.RelatedOnlyFieldListFilter),
+        branch_filter("member__branch"),
     ]
     list_select_related = ["member", "loan"]
     search_fields = ["member__real_name"]
@@ -1162,7 +1172,7 @@ class ContactConsentAdmin(ScopedAdmin):
     list_filter = [
         "kind",
         ("withdrawn_at", admin.EmptyFieldListFilter),
-        ("member__branch", admin.RelatedOnlyFieldListFilter),
+        branch_filter("member__branch"),
     ]
     list_select_related = ["member"]
     search_fields = ["member__real_name", "evidence"]

@@ -669,6 +669,8 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["status", "scheduled_for"]),
             models.Index(fields=["member", "audience", "status"]),
+            # The admin list's dates, over every status.
+            models.Index(fields=["scheduled_for"], name="collection_msg_scheduled_idx"),
         ]
         permissions = [("resend_message", _("Can send a failed message again"))]
 

@@ -25,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_paging import LongListAdmin
 from config.money import yuan
 from credit import services
 from credit.compare import POLICY_SETTINGS, plain_number, policy_comparison
@@ -49,6 +50,7 @@ from members.admin import (
     ReasonActionForm,
     ScopedAdmin,
     _run_each,
+    branch_filter,
 )
 from members.models import BlacklistEntry, Member
 
@@ -410,7 +412,7 @@ class CreditProfileAdmin(ScopedAdmin):
     list_filter = [
         "frozen",
         "latest_score__grade",
-        ("member__branch", admin.RelatedOnlyFieldListFilter),
+        branch_filter("member__branch"),
     ]
     list_select_related = ["member", "latest_score"]
     search_fields = ["member__real_name", "member__national_id_masked"]
@@ -511,7 +513,7 @@ class CreditProfileAdmin(ScopedAdmin):
 
 
 @admin.register(CreditScore)
-class CreditScoreAdmin(ReadOnlyAdmin):
+class CreditScoreAdmin(LongListAdmin, ReadOnlyAdmin):
     branch_path = "member__branch"
     list_display = [
         "member",
@@ -549,7 +551,7 @@ class CreditScoreAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LimitChange)
-class LimitChangeAdmin(ReadOnlyAdmin):
+class LimitChangeAdmin(LongListAdmin, ReadOnlyAdmin):
     branch_path = "profile__member__branch"
     list_display = [
         "member",
@@ -589,7 +591,7 @@ class LimitChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RepaymentEvent)
-class RepaymentEventAdmin(ReadOnlyAdmin):
+class RepaymentEventAdmin(LongListAdmin, ReadOnlyAdmin):
     """What the loans app reported; the repayment inputs of a score."""
 
     branch_path = "member__branch"

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_paging import LongListAdmin
 from config.permissions import request_staff
 from integrations import services
 from integrations.models import Attempt, Delivery, Endpoint
@@ -133,7 +134,7 @@ DELIVERY_FIELDS = (
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin[Delivery]):
+class DeliveryAdmin(LongListAdmin, admin.ModelAdmin[Delivery]):
     list_display = [
         "event_id",
         "event_type",

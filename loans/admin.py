@@ -15,12 +15,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_paging import LongListAdmin
 from config.exports import EXPORT_ACTIONS, ExportActions
 from config.money import yuan
 from config.permissions import request_staff
@@ -48,6 +49,7 @@ from members.admin import (
     ScopedAdmin,
     TransitionButtons,
     _run_each,
+    branch_filter,
 )
 from members.models import Member
 from members.selectors import members_visible_to
@@ -446,7 +448,7 @@ LOAN_NUMBER = re.compile(r"[Ll]?0*(\d{1,15})")
 
 
 @admin.register(Loan)
-class LoanAdmin(TransitionButtons, ExportActions, ScopedAdmin):
+class LoanAdmin(LongListAdmin, TransitionButtons, ExportActions, ScopedAdmin):
     branch_path = "member__branch"
     list_display = [
         "loan_number",
@@ -460,7 +462,7 @@ class LoanAdmin(TransitionButtons, ExportActions, ScopedAdmin):
     ]
     list_filter = [
         "state",
-        ("member__branch", admin.RelatedOnlyFieldListFilter),
+        branch_filter("member__branch"),
         "product",
         DaysPastDueFilter,
     ]
@@ -735,7 +737,7 @@ class LoanAdmin(TransitionButtons, ExportActions, ScopedAdmin):
 
 
 @admin.register(Repayment)
-class RepaymentAdmin(ReadOnlyAdmin):
+class RepaymentAdmin(LongListAdmin, ReadOnlyAdmin):
     branch_path = "loan__member__branch"
     list_display = [
         "loan",
@@ -748,7 +750,7 @@ class RepaymentAdmin(ReadOnlyAdmin):
         "reference",
         "by",
     ]
-    list_filter = [("loan__member__branch", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [branch_filter("loan__member__branch")]
     list_select_related = ["loan__member", "by"]
     date_hierarchy = "value_date"
     search_fields = [
@@ -783,10 +785,10 @@ class EntryLineInline(ReadOnlyInline):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyAdmin):
+class JournalEntryAdmin(LongListAdmin, ReadOnlyAdmin):
     branch_path = "loan__member__branch"
     list_display = ["id", "loan", "kind", "on", "amount", "memo", "at"]
-    list_filter = ["kind", ("loan__member__branch", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["kind", branch_filter("loan__member__branch")]
     list_select_related = ["loan"]
     date_hierarchy = "on"
     search_fields = ["loan__member__real_name", "loan__member__national_id_masked"]
@@ -796,7 +798,15 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JournalEntry]:
         entries: QuerySet[JournalEntry] = super().get_queryset(request)
-        return entries.annotate(debits=Sum("lines__debit"))
+        # A subquery, not a join with the lines: the list's count and its
+        # dates then read the entries alone, and only the page is summed.
+        debits = (
+            JournalLine.objects.filter(entry=OuterRef("pk"))
+            .values("entry")
+            .annotate(total=Sum("debit"))
+            .values("total")
+        )
+        return entries.annotate(debits=Subquery(debits))
 
     @admin.display(description=_("amount"), ordering="debits")
     def amount(self, entry: JournalEntry) -> str:

@@ -176,6 +176,13 @@ class Loan(FSMModelMixin, models.Model):
         indexes = [
             models.Index(fields=["state", "days_past_due"]),
             models.Index(fields=["member", "state"]),
+            # The admin's days-past-due filter, whatever the state: only
+            # the loans behind, a small part of the book.
+            models.Index(
+                fields=["days_past_due"],
+                condition=Q(days_past_due__gt=0),
+                name="loans_loan_late_dpd_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -435,6 +442,10 @@ class Repayment(models.Model):
         verbose_name = _("repayment")
         verbose_name_plural = _("repayments")
         ordering = ["-id"]
+        # The admin list's dates (first, last, and each year or month).
+        indexes = [
+            models.Index(fields=["value_date"], name="loans_repay_value_date_idx")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount__gt=0), name="loans_repayment_positive"

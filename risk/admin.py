@@ -21,7 +21,7 @@ from django_stubs_ext import StrOrPromise
 
 from config.permissions import request_staff
 from loans.selectors import business_date_current
-from members.admin import _run_each
+from members.admin import _run_each, branch_filter
 from members.selectors import branches_visible_to, sees_all_branches
 from risk import services
 from risk.models import (
@@ -185,7 +185,7 @@ class AlertAdmin(admin.ModelAdmin[Alert]):
         "status",
         "severity",
         "rule",
-        ("branch", admin.RelatedOnlyFieldListFilter),
+        branch_filter("branch"),
     ]
     list_select_related = ["rule", "branch", "assignee"]
     search_fields = ["subject"]

@@ -467,7 +467,7 @@ def _more_history(book: Book, loan: Loan) -> None:
     for hour in (10, 11, 12):
         loans.repayment_post(
             loan=loan,
-            amount=Decimal("10.00"),
+            amount=Decimal("1.00"),
             reference=f"bank-{next(_keys)}",
             by=book.staff.finance,
             on=on,
