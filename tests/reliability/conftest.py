@@ -4,6 +4,9 @@ repayment's transaction, and the checks every money test ends with."""
 
 import hashlib
 import importlib
+import os
+import subprocess
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -36,6 +39,7 @@ from loans.models import (
 from members.models import Branch
 from tests.factories import staff_user
 from tests.loans.factories import ON, Staff
+from tests.workers import ROOT, _database_url
 
 RECEIVABLES = (
     Account.PRINCIPAL_RECEIVABLE,
@@ -105,6 +109,35 @@ def post_at_once(
     for thread in threads:
         thread.join()
     return answers
+
+
+def close_worker_start() -> subprocess.Popen[bytes]:
+    """A real Celery worker on the close's own queue (`close`), working
+    against the test database; stop it with `tests.workers.worker_stop`."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+            "-Q",
+            "close",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "DJANGO_MODE": "development",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 # A pause inside a repayment's transaction --------------------------------

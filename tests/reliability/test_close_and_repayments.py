@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.db import connections
 
 from loans import cob, services
+from loans.chunks import Chunks, chunks_dispatched
 from loans.close import close_day, close_through
 from loans.models import (
     JournalEntry,
@@ -27,10 +28,12 @@ from tests.reliability.conftest import (
     Pause,
     assert_book_agrees,
     book_hash,
+    close_worker_start,
     loan_url,
     post_at_once,
     waiting_on_a_lock,
 )
+from tests.workers import worker_stop
 
 # Closed through the day before, the loans' first installment (due on 15
 # February) is eight days late on this date, which is no due date.
@@ -80,12 +83,12 @@ def _assert_states_agree_with_the_schedule(on: date) -> None:
 # A close running while repayments are posted ------------------------------
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_repayments_posted_during_a_close_are_all_kept_and_penalty_charged_once(
-    book: Staff, branch: Branch, finance: User
+def _close_during_waves_of_repayments(
+    loans: list[Loan], finance: User, chunks: Chunks | None
 ) -> None:
-    loans = _overdue_book(book, branch, LOANS)
+    """Close DAY in a thread while waves of repayments are posted; then
+    check that none was lost, the penalty, the states, and that a second
+    close and the money steps run again change nothing."""
     late = [loan.pk for loan in loans[CURED:]]
     posted: list[tuple[int, Any]] = []
     waves: list[threading.Thread] = []
@@ -118,9 +121,13 @@ def test_repayments_posted_during_a_close_are_all_kept_and_penalty_charged_once(
     def after_each_step(line: str) -> None:
         wave(f"wave{len(waves)}")
 
+    failures: list[BaseException] = []
+
     def close() -> None:
         try:
-            close_day(on=DAY, progress=after_each_step)
+            close_day(on=DAY, progress=after_each_step, chunks=chunks)
+        except BaseException as error:
+            failures.append(error)
         finally:
             connections.close_all()
 
@@ -131,6 +138,7 @@ def test_repayments_posted_during_a_close_are_all_kept_and_penalty_charged_once(
     for thread in waves:
         thread.join()
 
+    assert failures == []
     # No repayment lost.
     assert len(posted) == len(amounts)
     assert {status for status, _ in posted} == {201}
@@ -156,6 +164,33 @@ def test_repayments_posted_during_a_close_are_all_kept_and_penalty_charged_once(
         step(on=DAY)
     assert book_hash() == before
     assert _penalties_on(DAY) == penalties
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_repayments_posted_during_a_close_are_all_kept_and_penalty_charged_once(
+    book: Staff, branch: Branch, finance: User
+) -> None:
+    loans = _overdue_book(book, branch, LOANS)
+
+    _close_during_waves_of_repayments(loans, finance, chunks=None)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_repayments_during_a_close_run_by_celery_workers_are_kept_and_penalised_once(
+    book: Staff, branch: Branch, finance: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loans = _overdue_book(book, branch, LOANS)
+    # Four ranges of three loans, each a task for a real worker.
+    monkeypatch.setattr(cob, "CHUNK", 3)
+    worker = close_worker_start()
+    try:
+        _close_during_waves_of_repayments(loans, finance, chunks=chunks_dispatched)
+    finally:
+        output = worker_stop(worker)
+    assert "Traceback" not in output, output
 
 
 # A repayment between the close's steps ------------------------------------
