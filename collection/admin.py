@@ -19,7 +19,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers, widgets
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -50,6 +50,7 @@ from config.permissions import request_staff
 from config.roles import StaffRole
 from credit.admin import ReadOnlyAdmin
 from loans.admin import LOAN_NUMBER
+from loans.models import Installment
 from loans.selectors import business_date_current, loans_visible_to
 from members.admin import (
     ReadOnlyInline,
@@ -500,13 +501,15 @@ class CollectionCaseAdmin(LongListAdmin, ExportActions, LoanScopedAdmin):
     ]
 
     def with_figures(self, cases: QuerySet[CollectionCase]) -> QuerySet[CollectionCase]:
-        return cases.annotate(
-            at_risk=Sum(
-                F("loan__installments__principal")
-                - F("loan__installments__paid_principal"),
-                filter=Q(loan__installments__superseded=False),
-            )
+        # A subquery per case rather than a join with every installment, so
+        # that counting the list (or a filter of it) reads the cases alone.
+        unpaid = (
+            Installment.objects.filter(loan=OuterRef("loan"), superseded=False)
+            .values("loan")
+            .annotate(total=Sum(F("principal") - F("paid_principal")))
+            .values("total")
         )
+        return cases.annotate(at_risk=Subquery(unpaid))
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
         return ["-at_risk", "-loan__days_past_due"]
