@@ -29,6 +29,7 @@ from bench.floor import floor_run
 from bench.generate import _admin, database_recreate, database_url, portfolio_fill
 
 ROOT = Path(__file__).resolve().parents[1]
+LOGS = ROOT / "var" / "bench"
 BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/13")
 
 # What both runs changed, to be compared: each query returns one number.
@@ -89,6 +90,8 @@ def workers_start(name: str, how_many: int) -> list[subprocess.Popen[bytes]]:
         "DATABASE_URL": database_url(name),
         "CELERY_BROKER_URL": BROKER,
     }
+    LOGS.mkdir(parents=True, exist_ok=True)
+    logs = [(LOGS / f"worker-{n}.log").open("ab") for n in range(how_many)]
     return [
         subprocess.Popen(  # noqa: S603 (a Celery worker of this project)
             [
@@ -99,10 +102,10 @@ def workers_start(name: str, how_many: int) -> list[subprocess.Popen[bytes]]:
             ],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
-        for index in range(how_many)
+        for index, log in enumerate(logs)
     ]
 
 

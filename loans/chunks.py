@@ -59,6 +59,15 @@ def chunk_name(chunk: str, first: int, last: int) -> str:
     return f"{chunk}:{first}-{last}"
 
 
+def chunk_failed_name(name: str) -> str:
+    """The mark a chunk task leaves when its work failed and was undone."""
+    return f"{name}!"
+
+
+class ChunkFailed(RuntimeError):
+    """A chunk of a dispatched step failed on its worker."""
+
+
 def chunks_dispatched(chunk: str, on: date, ranges: Ranges) -> int:
     """Send each chunk not yet done to the close workers; wait for them all.
 
@@ -66,12 +75,18 @@ def chunks_dispatched(chunk: str, on: date, ranges: Ranges) -> int:
     the transaction of its work, so a chunk runs once however often it is
     sent, and a close resumed after a crash sends only the chunks missing.
     The records go once the step is whole; the step is then recorded as
-    one row as in a close run in one process.
+    one row as in a close run in one process. A chunk that fails leaves a
+    mark instead, and the close stops with `ChunkFailed`.
     """
     from loans.tasks import loans_close_chunk
 
     day = BusinessDay.objects.get(on=on)
     names = {chunk_name(chunk, first, last): (first, last) for first, last in ranges}
+    failures = CloseStep.objects.filter(
+        day=day, name__in=[chunk_failed_name(name) for name in names]
+    )
+    # Failures of an earlier run are what this run is here to redo.
+    failures.delete()
     done = set(
         CloseStep.objects.filter(day=day, name__in=names).values_list("name", flat=True)
     )
@@ -85,6 +100,13 @@ def chunks_dispatched(chunk: str, on: date, ranges: Ranges) -> int:
         records = CloseStep.objects.filter(day=day, name__in=names)
         if records.count() == len(names):
             break
+        failed = list(failures.values_list("name", flat=True))
+        if failed:
+            failures.delete()
+            raise ChunkFailed(
+                f"Close {on}: {', '.join(failed)} failed (see the worker's log); "
+                "run the close again to resume"
+            )
         if time.monotonic() > deadline:
             raise TimeoutError(f"Close {on}: chunks of {chunk} not done in time")
         time.sleep(POLL)

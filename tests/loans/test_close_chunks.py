@@ -118,3 +118,27 @@ def test_a_second_close_is_refused_while_one_holds_the_lock(staff: Staff) -> Non
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [CLOSE_LOCK])
         assert cursor.fetchone() == (True,)
         cursor.execute("SELECT pg_advisory_unlock(%s)", [CLOSE_LOCK])
+
+
+def test_a_failed_chunk_stops_the_dispatched_close_and_a_second_run_finishes(
+    staff: Staff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _portfolio(staff)
+    close_through(until=FIRST)
+    finished = _as_if_uninterrupted(lambda: close_through(until=LAST))
+    monkeypatch.setattr(cob, "CHUNK", 2)
+    penalty_chunk = cob.penalty_chunk
+
+    def broken(**kwargs: Any) -> int:
+        raise RuntimeError("worker lost its database")
+
+    monkeypatch.setattr(cob, "penalty_chunk", broken)
+    with pytest.raises(RuntimeError):
+        close_through(until=LAST, chunks=chunks_dispatched)
+    assert CloseStep.objects.filter(name__endswith="!").exists()
+
+    monkeypatch.setattr(cob, "penalty_chunk", penalty_chunk)
+    close_through(until=LAST, chunks=chunks_dispatched)
+
+    assert _digest() == finished
+    assert not CloseStep.objects.filter(name__contains=":").exists()
