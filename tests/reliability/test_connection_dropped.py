@@ -1,15 +1,21 @@
 """A repayment whose database connection is killed by PostgreSQL
 (`pg_terminate_backend`) while its transaction is open: the client gets a
 server error, nothing of the repayment is written, and the client's retry
-with the same Idempotency-Key makes exactly one repayment."""
+with the same Idempotency-Key makes exactly one repayment. And the other
+side: a repayment committed whose answer never reached the client (over
+real HTTP, the client gives up), retried with its key, is not made twice."""
 
+import json
 import threading
+import urllib.request
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection, connections, transaction
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from loans.models import JournalEntry, Loan, Repayment
@@ -133,3 +139,66 @@ def test_a_connection_killed_while_waiting_for_the_loan_then_a_retry_make_one_re
 
     assert statuses == [500]
     _retry_makes_one_repayment(finance, loan, before)
+
+
+# The answer lost after the commit ---------------------------------------
+
+AFTER_COMMIT = threading.Event()
+RELEASE = threading.Event()
+
+
+def hold_the_answer(*, loan: Loan, on: Any) -> None:
+    """A repayment follower: once the repayment has committed, keep its
+    answer from leaving until the test releases it."""
+
+    def hold() -> None:
+        AFTER_COMMIT.set()
+        RELEASE.wait(timeout=60)
+
+    transaction.on_commit(hold)
+
+
+def _http_post(url: str, token: str, timeout: float) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 (the live test server)
+        url,
+        data=json.dumps(BODY).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Token {token}",
+            "Idempotency-Key": KEY,
+        },
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        return response.status, json.loads(response.read())
+
+
+def test_an_answer_lost_after_the_commit_then_a_retry_over_http_make_one_repayment(
+    finance: User, loan: Loan, live_server: Any, settings: Any
+) -> None:
+    settings.REPAYMENT_FOLLOWERS = [
+        *settings.REPAYMENT_FOLLOWERS,
+        "tests.reliability.test_connection_dropped.hold_the_answer",
+    ]
+    AFTER_COMMIT.clear()
+    RELEASE.clear()
+    token = Token.objects.create(user=finance).key
+    url = f"{live_server.url}{loan_url(loan, 'repayments')}"
+
+    try:
+        with pytest.raises(TimeoutError):
+            _http_post(url, token, timeout=1.0)
+        assert AFTER_COMMIT.is_set()
+        # Committed, though the client never heard so.
+        first = Repayment.objects.get()
+    finally:
+        RELEASE.set()
+
+    status, answer = _http_post(url, token, timeout=30)
+
+    assert status == 201
+    assert answer["id"] == first.pk
+    assert answer["amount"] == BODY["amount"]
+    assert Repayment.objects.get().pk == first.pk
+    assert JournalEntry.objects.filter(kind=JournalEntry.Kind.REPAYMENT).count() == 1
+    assert_book_agrees()
