@@ -8,6 +8,7 @@ a loan's page) that call a service per loan and report each refusal.
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -775,6 +776,86 @@ class RepaymentAdmin(LongListAdmin, ReadOnlyAdmin):
     @admin.display(description=_("member"), ordering="loan__member__real_name")
     def member(self, repayment: Repayment) -> Member:
         return repayment.loan.member
+
+
+class DueFilter(admin.SimpleListFilter):
+    """Unpaid installments by when they fall due, from the business date."""
+
+    title = _("falls due")
+    parameter_name = "due"
+    # Days from the business date: from (inclusive), to (exclusive).
+    WINDOWS: dict[str, tuple[int | None, int | None]] = {
+        "late": (None, 0),
+        "today": (0, 1),
+        "7": (0, 7),
+        "30": (0, 30),
+    }
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        return [
+            ("late", gettext("Late, unpaid")),
+            ("today", gettext("Today")),
+            ("7", gettext("In the next 7 days")),
+            ("30", gettext("In the next 30 days")),
+        ]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Installment]
+    ) -> QuerySet[Installment]:
+        window = self.WINDOWS.get(self.value() or "")
+        if window is None:
+            return queryset
+        today = business_date_current()
+        start, end = window
+        unpaid = queryset.filter(paid_on__isnull=True, superseded=False)
+        if start is not None:
+            unpaid = unpaid.filter(due_date__gte=today + timedelta(days=start))
+        if end is not None:
+            unpaid = unpaid.filter(due_date__lt=today + timedelta(days=end))
+        return unpaid
+
+
+@admin.register(Installment)
+class InstallmentAdmin(LongListAdmin, ReadOnlyAdmin):
+    """Every loan's schedule in one list: what falls due when, and what is
+    late, for the branches the user works."""
+
+    branch_path = "loan__member__branch"
+    list_display = [
+        "loan",
+        "member",
+        "number",
+        "due_date",
+        "principal",
+        "interest",
+        "penalty",
+        "paid_on",
+        "superseded",
+    ]
+    list_filter = [DueFilter, branch_filter("loan__member__branch"), "superseded"]
+    list_select_related = ["loan__member"]
+    date_hierarchy = "due_date"
+    search_fields = ["loan__member__real_name", "loan__member__national_id_masked"]
+    readonly_fields = (
+        "loan",
+        "number",
+        "due_date",
+        "principal",
+        "interest",
+        "penalty",
+        "paid_principal",
+        "paid_interest",
+        "paid_penalty",
+        "paid_on",
+        "superseded",
+    )
+    fields = readonly_fields
+
+    @admin.display(description=_("member"), ordering="loan__member__real_name")
+    def member(self, installment: Installment) -> Member:
+        return installment.loan.member
 
 
 class EntryLineInline(ReadOnlyInline):

@@ -2,6 +2,7 @@
 whole large table, exactly when filtered; filtered by branch without
 reading the table; and only the user's branches in either case."""
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from django.urls import reverse
 
 from config import admin_paging
 from config.admin_paging import EstimatedCountPaginator
+from loans.close import close_through
 from loans.models import Loan
 from members.models import Branch
 from tests.factories import BranchFactory
@@ -133,3 +135,22 @@ def test_the_branch_filter_offers_the_users_branches_and_filters_by_them(
     assert {loan.member.branch_id for loan in changelist.result_list} == {branch.pk}
     changelist, _queries = _changelist(leader, f"{LOANS}?{param}={other_branch.pk}")
     assert list(changelist.result_list) == []
+
+
+def test_installments_are_listed_by_when_they_fall_due(
+    loans: list[Loan], leader: User
+) -> None:
+    url = reverse("admin:loans_installment_changelist")
+    # Disbursed on 2026-01-15: the first installment falls due on 2026-02-15.
+    close_through(until=date(2026, 2, 10))
+
+    changelist, _queries = _changelist(leader, f"{url}?due=7")
+    soon = {(i.loan_id, i.number) for i in changelist.result_list}
+    changelist, _queries = _changelist(leader, f"{url}?due=late")
+    late = list(changelist.result_list)
+    changelist, _queries = _changelist(leader, url)
+
+    assert soon == {(loan.pk, 1) for loan in loans[:2]}
+    assert late == []
+    # The leader's two loans of three installments each, not the third loan.
+    assert changelist.result_count == 6

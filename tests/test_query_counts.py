@@ -359,6 +359,8 @@ BRANCH_LISTS = {
     "admin loans": _admin("loans.loan"),
     "admin applications": _admin("loans.loan") + "?state__exact=applied",
     "admin loans current": _admin("loans.loan") + "?dpd=0",
+    "admin installments": _admin("loans.installment"),
+    "admin installments late": _admin("loans.installment") + "?due=late",
     "admin repayments": _admin("loans.repayment"),
     "admin journal entries": _admin("loans.journalentry"),
     "admin write-off requests": _admin("loans.writeoffrequest"),
