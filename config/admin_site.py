@@ -1,7 +1,8 @@
-"""The admin site, with every list action leaving an admin log entry.
+"""The admin site, with every list action that changes something leaving
+an admin log entry.
 
 Django's admin logs what its forms add, change and delete, but not what a
-list action does. Here every action of every registered model (its
+list action does. Here every such action of every registered model (its
 transition buttons run the same actions) records, for each row it was run
 on, who ran which action, in django.contrib.admin's LogEntry: the object's
 History page shows it. The services record the change itself.
@@ -16,8 +17,10 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
 
-# Django's own bulk delete logs each deletion already.
-LOGGED_BY_DJANGO = {"delete_selected"}
+# Django's own bulk delete logs each deletion already; exports and
+# comparisons only read (and an export may stream a whole book, which is
+# not to be held in memory row by row for the log).
+NOT_LOGGED = {"delete_selected", "export_csv", "export_xlsx", "compare"}
 
 
 def action_message(name: str) -> str:
@@ -28,7 +31,7 @@ def action_message(name: str) -> str:
 class AuditedActions(admin.ModelAdmin[Any]):
     def get_action(self, action: Any) -> tuple[Any, str, str] | None:
         found = super().get_action(action)
-        if found is None or found[1] in LOGGED_BY_DJANGO:
+        if found is None or found[1] in NOT_LOGGED:
             return found
         run, name, description = found
         return _audited(run, name), name, description
