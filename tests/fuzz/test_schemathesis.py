@@ -65,8 +65,8 @@ CHECKS = [
 # Requests per operation, by role: the risk officer reaches the most code.
 EXAMPLES = {
     StaffRole.RISK_OFFICER: 50,
-    StaffRole.FINANCE: 15,
-    StaffRole.BRANCH_LEADER: 15,
+    StaffRole.FINANCE: 10,
+    StaffRole.BRANCH_LEADER: 10,
 }
 
 # The resource a path's `{id}` names, by the path's first segments.
