@@ -151,7 +151,7 @@ risk.alert assign_to_me                             -   -   -   -   -   -   -   
 risk.stressscenario run_now                         -   -   -   -   -   -   -   -   y
 risk.stressrun compare                              -   -   -   -   -   -   -   y   y
 integrations.endpoint delete_selected               -   -   -   -   -   -   -   -   -
-integrations.delivery send_again                   -   -   -   -   -   -   -   -   -
+integrations.delivery send_again                    -   -   -   -   -   -   -   -   -
 """
 
 BUTTONS = """
