@@ -3,10 +3,12 @@ close in one process leaves; a chunk done is not done again; one close runs
 at a time."""
 
 from datetime import date
+from io import StringIO
 from typing import Any
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from loans import cob
@@ -141,4 +143,14 @@ def test_a_failed_chunk_stops_the_dispatched_close_and_a_second_run_finishes(
     close_through(until=LAST, chunks=chunks_dispatched)
 
     assert _digest() == finished
+    assert not CloseStep.objects.filter(name__contains=":").exists()
+
+
+def test_the_command_closes_on_the_workers_when_asked(staff: Staff) -> None:
+    _portfolio(staff)
+    out = StringIO()
+
+    call_command("close_business_day", "--date=2026-02-18", "--on-workers", stdout=out)
+
+    assert BusinessDay.objects.get(on=date(2026, 2, 18)).closed_at is not None
     assert not CloseStep.objects.filter(name__contains=":").exists()

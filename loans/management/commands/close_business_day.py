@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from loans.close import close_through
+from loans.chunks import chunks_dispatched
+from loans.close import CloseRunning, close_through
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +27,24 @@ class Command(BaseCommand):
             default=None,
             help="Last business date to close, YYYY-MM-DD (default: today).",
         )
+        parser.add_argument(
+            "--on-workers",
+            action="store_true",
+            help=(
+                "Send the chunks of loans to the Celery workers of the close "
+                "queue and wait for them, instead of working here."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         until = options["date"] or timezone.localdate()
         if until > timezone.localdate():
             raise CommandError("A business date in the future cannot be closed.")
+        chunks = chunks_dispatched if options["on_workers"] else None
         try:
-            days = close_through(until=until, progress=self.stdout.write)
+            days = close_through(until=until, progress=self.stdout.write, chunks=chunks)
+        except CloseRunning as error:
+            raise CommandError(str(error)) from error
         except Exception as error:
             # The steps done are recorded; the next run resumes after them.
             logger.exception("Close through %s stopped", until)
