@@ -279,6 +279,14 @@ class CollectionCase(models.Model):
     )
     resolved_on = models.DateField(_("resolved on"), null=True, blank=True)
     closed_on = models.DateField(_("closed on"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("closed by"),
+    )
     review = models.TextField(
         _("closing review"),
         blank=True,

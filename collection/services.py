@@ -439,7 +439,10 @@ def case_close(
     case.status = CollectionCase.Status.CLOSED
     case.review = review.strip()
     case.closed_on = on
-    case.save(update_fields=["status", "review", "closed_on", "updated_at"])
+    case.closed_by = _user(by)
+    case.save(
+        update_fields=["status", "review", "closed_on", "closed_by", "updated_at"]
+    )
     return case
 
 

@@ -137,6 +137,12 @@ def test_every_money_event_state_change_and_admin_action_names_who(
         on=OVERDUE,
     )
     collection.hardship_approve(request=plan, by=people["risk"], on=OVERDUE)
+    collection.case_close(
+        case=CollectionCase.objects.get(loan=restructured),
+        review="住院后恢复还款",
+        by=people["collector"],
+        on=OVERDUE,
+    )
     loans.loan_write_off_request(loan=written_off, by=people["risk"], reason="失联")
     loans.loan_write_off_approve(loan=written_off, by=people["finance"], on=OVERDUE)
     loans.repayment_post(
@@ -258,4 +264,7 @@ def test_every_money_event_state_change_and_admin_action_names_who(
         content_type=ContentType.objects.get_for_model(BlacklistRule),
         object_id=str(rule.pk),
     ).exists()
-    assert CollectionCase.objects.filter(loan=restructured).exists()
+
+    # A collection case's closing names who closed it.
+    case = CollectionCase.objects.get(loan=restructured)
+    assert case.closed_by == people["collector"]
