@@ -256,6 +256,11 @@ loans_businessday_change                       in  in  in  403 403 403 200 200 2
 loans_businessday_changelist                   in  in  in  403 403 403 200 200 200
 loans_businessday_delete                       in  in  in  403 403 403 403 403 403
 loans_businessday_history                      in  in  in  403 403 403 200 200 200
+loans_installment_add                          in  in  in  403 403 403 403 403 403
+loans_installment_change                       in  in  in  200 nf  200 200 200 200
+loans_installment_changelist                   in  in  in  200 200 200 200 200 200
+loans_installment_delete                       in  in  in  403 403 403 403 403 403
+loans_installment_history                      in  in  in  200 nf  200 200 200 200
 loans_journalentry_add                         in  in  in  403 403 403 403 403 403
 loans_journalentry_change                      in  in  in  403 403 403 200 200 200
 loans_journalentry_changelist                  in  in  in  403 403 403 200 200 200
