@@ -367,6 +367,13 @@ class LoanViewSet(
             return LoanListSerializer
         return LoanDetailSerializer
 
+    def _loan_pk(self) -> int:
+        """The loan's id in the URL, unread; not a number is not found."""
+        try:
+            return int(self.kwargs[self.lookup_url_kwarg or self.lookup_field])
+        except (TypeError, ValueError):
+            raise exceptions.NotFound() from None
+
     def _detail(self, loan: Loan, code: int = status.HTTP_200_OK) -> Response:
         """The loan as it now stands, with its schedule and history."""
         loan = (
@@ -535,16 +542,21 @@ class LoanViewSet(
                 }
             )
         try:
+            # The service reads the loan among those the user may see as it
+            # locks it: one read, where get_object() would add another.
             repayment = services.repayment_post(
-                loan=self.get_object(),
+                loan=Loan(pk=self._loan_pk()),
                 amount=incoming.validated_data["amount"],
                 reference=incoming.validated_data["reference"],
                 by=request.user,
                 on=business_date_current(),
                 idempotency_key=key,
+                within=self.get_queryset(),
             )
         except services.IdempotencyConflict:
             raise IdempotencyKeyReused() from None
+        except Loan.DoesNotExist:
+            raise exceptions.NotFound() from None
         return Response(
             RepaymentSerializer(repayment).data, status=status.HTTP_201_CREATED
         )

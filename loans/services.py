@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -323,10 +324,16 @@ def repayment_post(
     by: Actor,
     on: date,
     idempotency_key: str | None = None,
+    within: QuerySet[Loan] | None = None,
 ) -> Repayment:
     """Apply a payment: penalty, then interest, then principal, oldest
     installment first. The same idempotency key and request return the
-    first repayment; the same key with another request is refused."""
+    first repayment; the same key with another request is refused.
+
+    `within` names the loans the caller may post on (the API user's
+    branches): the loan is read from them as it is locked, and one outside
+    them raises `Loan.DoesNotExist`.
+    """
     fingerprint = _fingerprint(loan, amount, reference)
     try:
         return _repayment_post(
@@ -337,9 +344,15 @@ def repayment_post(
             on=on,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
+            within=Loan.objects.all() if within is None else within,
         )
-    except IntegrityError:
-        # A concurrent post with the same key on another loan won the race.
+    except (IntegrityError, ValidationError):
+        # A key is looked up only when the post fails: storing its second
+        # repayment breaks the key's unique constraint (a retry, or a
+        # concurrent post that won the race), and a retry may meet a loan
+        # that its first post changed (repaid, less owed). Either way the
+        # first repayment is the answer, or a conflict when the request
+        # differs; a first post pays no lookup.
         earlier = _replay(idempotency_key, fingerprint) if idempotency_key else None
         if earlier is None:
             raise
@@ -356,12 +369,13 @@ def _repayment_post(
     on: date,
     idempotency_key: str | None,
     fingerprint: str,
+    within: QuerySet[Loan],
 ) -> Repayment:
-    loan = _locked(loan)
-    if idempotency_key:
-        earlier = _replay(idempotency_key, fingerprint)
-        if earlier is not None:
-            return earlier
+    # Only the loan's row: two loans of one borrower take payments at once.
+    # A payment that moves the loan locks the member then (_after_repayment).
+    loan = (
+        within.select_for_update(of=("self",)).select_related("member").get(pk=loan.pk)
+    )
     if amount <= 0 or schedule.fen(amount) != amount:
         raise ValidationError(
             {"amount": _("Enter an amount above zero with at most two decimals.")}
@@ -497,7 +511,19 @@ def _after_repayment(
 ) -> None:
     """Tell credit, and move the loan: cured when arrears are gone, repaid
     when nothing is left."""
+    repaid = all(installment.total_due == 0 for installment in installments)
+    cured = (
+        not repaid
+        and loan.state in (Loan.State.GRACE, Loan.State.OVERDUE)
+        and not arrears(installments, on)
+    )
     member = loan.member
+    if repaid or cured:
+        # A move may unfreeze the member once none of their loans is late,
+        # and credit counts their loans repaid: both read the member's other
+        # loans, so payments on two of them take turns from here. The
+        # member before credit's profile, in the blacklisting's order.
+        member = loan.member = _member_locked(member)
     if principal:
         credit.credit_restore(member=member, principal=principal)
     for installment in fully_paid:
@@ -509,7 +535,7 @@ def _after_repayment(
             paid_on=on,
         )
 
-    if all(installment.total_due == 0 for installment in installments):
+    if repaid:
         on_time = not loan.transitions.filter(target=Loan.State.GRACE).exists()
         was_late = loan.state != Loan.State.ACTIVE
         loan.closed_on = on
@@ -519,11 +545,13 @@ def _after_repayment(
         )
         if was_late:
             _unfreeze_if_nothing_overdue(member, on, loan)
-    elif loan.state in (Loan.State.GRACE, Loan.State.OVERDUE) and not arrears(
-        installments, on
-    ):
+    elif cured:
         _move(loan, "cure", on=on, by=by, reason=_("Arrears paid."))
         _unfreeze_if_nothing_overdue(member, on, loan)
+
+
+def _member_locked(member: Member) -> Member:
+    return Member.objects.select_for_update().get(pk=member.pk)
 
 
 def _unfreeze_if_nothing_overdue(member: Member, on: date, loan: Loan) -> None:
