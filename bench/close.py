@@ -77,8 +77,10 @@ def close_run(name: str, on: date, *, dispatch: bool = False) -> dict[str, Any]:
     env = {**os.environ, "DJANGO_MODE": "development", "CELERY_BROKER_URL": BROKER}
     env.setdefault("DJANGO_LOG_LEVEL", "WARNING")
     done = subprocess.run(  # noqa: S603 (our own module, our arguments)
-        command, cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        command, cwd=ROOT, env=env, check=False, capture_output=True, text=True
     )
+    if done.returncode:
+        sys.exit(f"The close of {name} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
