@@ -97,16 +97,25 @@ def interest_due(*, on: date, chunks: Chunks = chunks_here) -> int:
 
 
 def interest_due_chunk(*, on: date, first: int, last: int) -> int:
+    """Recognise the interest fallen due in one range. The loans are locked
+    before their installments, in the order a repayment takes them, so the
+    two never wait for each other in a circle."""
+    due = Installment.objects.filter(
+        loan_id__gte=first,
+        loan_id__lte=last,
+        due_date__lte=on,
+        interest_recognised=False,
+    )
     with transaction.atomic():
+        loan_ids = list(
+            Loan.objects.select_for_update()
+            .filter(pk__in=due.values("loan_id"), state__in=Loan.OPEN_STATES)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         rows = list(
-            Installment.objects.select_for_update()
-            .filter(
-                loan_id__gte=first,
-                loan_id__lte=last,
-                loan__state__in=Loan.OPEN_STATES,
-                due_date__lte=on,
-                interest_recognised=False,
-            )
+            due.select_for_update(of=("self",))
+            .filter(loan_id__in=loan_ids)
             .order_by("pk")
             .values_list("pk", "loan_id", "number", "interest", "paid_interest")
         )
@@ -309,7 +318,10 @@ def penalty_chunk(*, on: date, first: int, last: int) -> int:
                     .debit(Account.PENALTY_RECEIVABLE, total)
                     .credit(Account.PENALTY_INCOME, total)
                 )
-        _penalty_add(granted)
+        _penalty_add(
+            granted,
+            {i.pk: i.penalty for schedule in installments.values() for i in schedule},
+        )
         ledger.post_many(entries)
         Loan.objects.filter(pk__in=[loan.pk for loan in loans]).update(
             penalty_through=on
@@ -317,8 +329,10 @@ def penalty_chunk(*, on: date, first: int, last: int) -> int:
     return len(entries)
 
 
-def _penalty_add(granted: dict[int, Decimal]) -> None:
-    """Add each installment's penalty: one statement on PostgreSQL."""
+def _penalty_add(granted: dict[int, Decimal], before: dict[int, Decimal]) -> None:
+    """Add each installment's penalty: one statement on PostgreSQL. SQLite
+    adds decimals as floats (4.2 became 4.199999999999999, which a repayment
+    of 4.20 then overpaid), so there the sum is made in Python and stored."""
     if not granted:
         return
     if connection.vendor == "postgresql":
@@ -333,7 +347,7 @@ def _penalty_add(granted: dict[int, Decimal]) -> None:
             )
         return
     for pk, amount in granted.items():
-        Installment.objects.filter(pk=pk).update(penalty=F("penalty") + amount)
+        Installment.objects.filter(pk=pk).update(penalty=before[pk] + amount)
 
 
 def report_to_credit(*, on: date) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.module_loading import import_string
 
 from credit.models import CreditProfile, LimitChange, RepaymentEvent
@@ -267,6 +267,29 @@ def test_penalty_is_the_late_amount_times_the_daily_rate_once_per_date(
         Decimal("408.03") * rate
     )
     assert loan.installments.get(number=2).penalty == 5 * _fen(Decimal("408.03") * rate)
+
+
+def test_a_penalty_added_to_a_penalty_is_stored_to_the_fen(staff: Staff) -> None:
+    # SQLite adds decimals in SQL as floats: 4.10 + 0.10 was stored as
+    # 4.199999999999999, which a payment of the 4.20 owed then overpaid.
+    loan = active_loan(staff=staff)
+    first = loan.installments.get(number=1)
+    Installment.objects.filter(pk=first.pk).update(penalty=Decimal("4.10"))
+
+    cob._penalty_add({first.pk: Decimal("0.10")}, {first.pk: Decimal("4.10")})
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT penalty FROM loans_installment WHERE id = %s", [first.pk]
+        )
+        (stored,) = cursor.fetchone()
+    assert Decimal(str(stored)) == Decimal("4.20")
+    # The ledger holds what the schedule says, as after a close.
+    ledger.post(
+        ledger.Entry(loan.pk, JournalEntry.Kind.PENALTY, ON, f"{loan.pk}:penalty:test")
+        .debit(Account.PENALTY_RECEIVABLE, Decimal("4.20"))
+        .credit(Account.PENALTY_INCOME, Decimal("4.20"))
+    )
 
 
 def test_penalty_stops_at_the_yearly_cost_cap(staff: Staff) -> None:

@@ -290,17 +290,6 @@ def test_a_repayment_holding_the_loan_while_the_close_ages_it_keeps_it_active(
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "loans.cob.interest_due_chunk locks installments joined to their "
-        "loans (FOR UPDATE on both, installment first) while a repayment "
-        "locks the loan first and then its installments: PostgreSQL finds a "
-        "deadlock and aborts the close's step. Fix in loans/cob.py (engineer "
-        "'close'): lock the range's open loans first, as age_chunk does, "
-        "then the installments with select_for_update(of=('self',))."
-    ),
-)
 def test_a_repayment_holding_its_loan_when_interest_falls_due_does_not_deadlock(
     book: Staff, branch: Branch, finance: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -308,17 +297,17 @@ def test_a_repayment_holding_its_loan_when_interest_falls_due_does_not_deadlock(
     close_through(until=DUE - timedelta(days=1))
     held = threading.Event()
     go = threading.Event()
-    replay = services._replay
+    refuse_unless = services._refuse_unless
 
-    def hold_then_replay(key: str, fingerprint: str) -> Repayment | None:
-        # The repayment holds its loan's row here and has not yet read the
+    def hold_then_check(allowed: bool, message: str) -> None:
+        # The repayment holds its loan's row here and has not yet locked the
         # installments.
-        if key == "held":
+        if not held.is_set():
             held.set()
             assert go.wait(timeout=60)
-        return replay(key, fingerprint)
+        refuse_unless(allowed, message)
 
-    monkeypatch.setattr(services, "_replay", hold_then_replay)
+    monkeypatch.setattr(services, "_refuse_unless", hold_then_check)
     answers: list[tuple[int, Any]] = []
     paying = threading.Thread(
         target=lambda: answers.extend(
