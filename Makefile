@@ -81,7 +81,7 @@ bench-online: install-dev
 # The README's screenshots (docs/screenshots/), taken from the demo seeded
 # into a scratch SQLite database; needs /usr/bin/chromium and a CJK font
 # (fonts-wqy-microhei). Not part of `make test`.
-screenshots: install-dev
+screenshots: install-dev compile-messages
 	DJANGO_MODE=development $(BIN)/python -m tests.e2e.demo_screenshots
 
 clean:
