@@ -84,19 +84,22 @@ def ladder_chunk(*, on: date, first: int, last: int) -> int:
     if not steps:
         return 0
     earliest = min(s.reached_at(grace_days=0, blacklist_days=0) for s in steps)
+    # A loan can reach a step only once it is within the earliest offset of
+    # its oldest unpaid due date; most loans on most days are not. Only the
+    # unpaid installments due by then are read: a loan that has one has its
+    # oldest among them, and the others are not near.
     oldest = dict(
         Installment.objects.filter(
             loan_id__gte=first,
             loan_id__lte=last,
             loan__state__in=Loan.OPEN_STATES,
             paid_on__isnull=True,
+            due_date__lte=on - timedelta(days=earliest),
         )
         .values("loan_id")
         .annotate(oldest=Min("due_date"))
         .values_list("loan_id", "oldest")
     )
-    # A loan can reach a step only once it is within the earliest offset of
-    # its oldest unpaid due date; most loans on most days are not.
     near = [pk for pk, due in oldest.items() if (on - due).days >= earliest]
     if not near:
         return 0
@@ -168,10 +171,12 @@ def _write(
         for loan_id, case in cases.items()
     }
     loan_ids = {loan.pk for loan, _step, _due in plan.steps}
+    # The figures quote only what is owed: an installment paid in full
+    # (its `paid_on` set) owes nothing, so it is not read.
     installments: dict[int, list[Installment]] = defaultdict(list)
-    for installment in Installment.objects.filter(loan_id__in=loan_ids).order_by(
-        "number"
-    ):
+    for installment in Installment.objects.filter(
+        loan_id__in=loan_ids, paid_on__isnull=True
+    ).order_by("number"):
         installments[installment.loan_id].append(installment)
 
     at = _morning(on)

@@ -375,7 +375,24 @@ class Installment(models.Model):
                 name="loans_installment_not_overpaid",
             ),
         ]
-        indexes = [models.Index(fields=["due_date", "paid_on"])]
+        indexes = [
+            models.Index(fields=["due_date", "paid_on"]),
+            # The close's interest step reads, a range of loans at a time,
+            # only the installments whose interest is not yet income: a
+            # part of the book that shrinks as the loans age.
+            models.Index(
+                fields=["loan", "due_date"],
+                condition=Q(interest_recognised=False),
+                name="loans_inst_interest_todo_idx",
+            ),
+            # Ageing and the ladder look for a range's oldest unpaid due
+            # date: the unpaid installments only, by loan.
+            models.Index(
+                fields=["loan", "due_date"],
+                condition=Q(paid_on__isnull=True),
+                name="loans_inst_unpaid_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.loan} #{self.number}"
