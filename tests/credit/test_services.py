@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from config.roles import StaffRole
 from credit import services
@@ -1012,6 +1014,31 @@ def test_restore_never_leaves_negative_principal(member: Member) -> None:
     services.credit_restore(member=member, principal=D("900.00"))
 
     assert profile_of(member).open_principal == D("0.00")
+
+
+def test_a_restore_reads_an_existing_profile_once_as_it_locks_it(
+    member: Member,
+) -> None:
+    services.credit_hold(member=member, amount=D("800.00"))
+    services.credit_draw(member=member, amount=D("800.00"))
+
+    with CaptureQueriesContext(connection) as queries:
+        services.credit_restore(member=member, principal=D("300.00"))
+
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    assert len(reads) == 1
+    assert "credit_creditprofile" in reads[0]
+    assert profile_of(member).open_principal == D("500.00")
+
+
+def test_a_member_without_a_profile_gets_one_when_first_reported() -> None:
+    member = MemberFactory()
+    CreditProfile.objects.filter(member=member).delete()
+
+    services.credit_declare_income(member=member, monthly_income=D("3000.00"))
+
+    assert profile_of(member).declared_monthly_income == D("3000.00")
+    assert profile_of(member).limit == D("0.00")
 
 
 def test_release_returns_a_hold(member: Member) -> None:
