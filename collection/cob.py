@@ -87,12 +87,13 @@ def ladder_chunk(*, on: date, first: int, last: int) -> int:
     # A loan can reach a step only once it is within the earliest offset of
     # its oldest unpaid due date; most loans on most days are not. Only the
     # unpaid installments due by then are read: a loan that has one has its
-    # oldest among them, and the others are not near.
+    # oldest among them, and the others are not near. Whether the loan is
+    # open is asked as it is locked: joined here, the loans were read whole
+    # for every range.
     oldest = dict(
         Installment.objects.filter(
             loan_id__gte=first,
             loan_id__lte=last,
-            loan__state__in=Loan.OPEN_STATES,
             paid_on__isnull=True,
             due_date__lte=on - timedelta(days=earliest),
         )
@@ -145,7 +146,10 @@ def ladder_chunk(*, on: date, first: int, last: int) -> int:
                 step = reached[-1]
                 if (loan.pk, step.pk, due) not in done_by_due:
                     plan.steps.append((loan, step, due))
-        return _write(plan, cases, policy, on)
+        # What the figures quote is due by today or by the oldest unpaid due
+        # date, which for a loan near a step is at most `-earliest` days away.
+        horizon = on + timedelta(days=max(0, -earliest))
+        return _write(plan, cases, policy, on, horizon)
 
 
 def _new_case(loan: Loan, step: LadderStep, on: date) -> CollectionCase:
@@ -163,6 +167,7 @@ def _write(
     cases: dict[int, CollectionCase],
     policy: EscalationPolicy,
     on: date,
+    horizon: date,
 ) -> int:
     CollectionCase.objects.bulk_create(plan.new_cases.values())
     cases = {**cases, **plan.new_cases}
@@ -171,11 +176,12 @@ def _write(
         for loan_id, case in cases.items()
     }
     loan_ids = {loan.pk for loan, _step, _due in plan.steps}
-    # The figures quote only what is owed: an installment paid in full
-    # (its `paid_on` set) owes nothing, so it is not read.
+    # The figures quote what is late and the oldest unpaid installment: an
+    # installment paid in full (its `paid_on` set) owes nothing, and one due
+    # after `horizon` is neither, so neither is read.
     installments: dict[int, list[Installment]] = defaultdict(list)
     for installment in Installment.objects.filter(
-        loan_id__in=loan_ids, paid_on__isnull=True
+        loan_id__in=loan_ids, paid_on__isnull=True, due_date__lte=horizon
     ).order_by("number"):
         installments[installment.loan_id].append(installment)
 

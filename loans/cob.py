@@ -107,9 +107,14 @@ def interest_due_chunk(*, on: date, first: int, last: int) -> int:
         interest_recognised=False,
     )
     with transaction.atomic():
+        # The range bounds the loans too, or each range reads them all.
         loan_ids = list(
             Loan.objects.select_for_update()
-            .filter(pk__in=due.values("loan_id"), state__in=Loan.OPEN_STATES)
+            .filter(
+                pk__range=(first, last),
+                pk__in=due.values("loan_id"),
+                state__in=Loan.OPEN_STATES,
+            )
             .order_by("pk")
             .values_list("pk", flat=True)
         )
