@@ -406,13 +406,20 @@ def case_classify(*, case: CollectionCase, cause: str, by: Actor) -> CollectionC
     return case
 
 
-def case_resolve_if_cured(*, loan: Loan, on: date) -> int:
+LATE_STATES = (Loan.State.GRACE, Loan.State.OVERDUE, Loan.State.BLACKLISTED)
+
+
+def case_resolve_if_cured(*, loan: Loan, on: date, was: str) -> int:
     """Paying the arrears resolves the loan's open case and stops the ladder.
 
-    Called after every repayment (`settings.REPAYMENT_FOLLOWERS`) and by
-    the close for loans no longer behind.
+    Called after every repayment (`settings.REPAYMENT_FOLLOWERS`) with the
+    loan's state before it (`was`). Only a payment that moved a late loan
+    out of arrears (cured or repaid) can end a case, so most payments, on
+    loans that stay active or stay late, write nothing. A case the ladder
+    opened on a loan not late (a step on or before the due date) waits for
+    the close, which resolves the cases of every loan no longer behind.
     """
-    if loan.state in (Loan.State.GRACE, Loan.State.OVERDUE, Loan.State.BLACKLISTED):
+    if was not in LATE_STATES or loan.state in LATE_STATES:
         return 0
     return case_resolve_many(loan_ids=[loan.pk], on=on)
 

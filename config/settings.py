@@ -358,7 +358,8 @@ CLOSE_STEPS = [
 ]
 
 # Run inside every repayment's transaction, by the loans service, so a
-# higher app reacts without the loans app importing it.
+# higher app reacts without the loans app importing it: each is called with
+# the loan, the business date `on` and `was`, the loan's state before.
 REPAYMENT_FOLLOWERS = ["collection.services.case_resolve_if_cured"]
 
 # Told of every business event (members.events), inside its transaction:

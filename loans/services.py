@@ -475,9 +475,10 @@ def _repayment_post(
     )
     _after_repayment(loan, installments, fully_paid, to["principal"], by, on)
     # Higher apps react in the same transaction (collections resolves the
-    # case when the arrears are gone) without this app importing them.
+    # case when the arrears are gone) without this app importing them; `was`
+    # is the loan's state before the payment (the row keeps it until now).
     for follower in settings.REPAYMENT_FOLLOWERS:
-        import_string(follower)(loan=loan, on=on)
+        import_string(follower)(loan=loan, on=on, was=repayment.loan_state)
     if repayment.loan_state != loan.state:
         repayment.loan_state = loan.state
         repayment.save(update_fields=["loan_state"])

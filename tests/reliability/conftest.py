@@ -164,7 +164,7 @@ class Pause:
 PAUSE: Pause | None = None
 
 
-def pause_here(*, loan: Loan, on: Any) -> None:
+def pause_here(*, loan: Loan, on: Any, was: str) -> None:
     """A repayment follower (settings.REPAYMENT_FOLLOWERS) for `paused`."""
     if PAUSE is not None:
         PAUSE(loan=loan, on=on)

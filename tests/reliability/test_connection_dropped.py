@@ -147,7 +147,7 @@ AFTER_COMMIT = threading.Event()
 RELEASE = threading.Event()
 
 
-def hold_the_answer(*, loan: Loan, on: Any) -> None:
+def hold_the_answer(*, loan: Loan, on: Any, was: str) -> None:
     """A repayment follower: once the repayment has committed, keep its
     answer from leaving until the test releases it."""
 
