@@ -39,6 +39,16 @@ STATEMENTS = [
 ]
 
 
+# One post of a whole installment: the same, then credit is told.
+WHOLE_INSTALLMENT = [
+    *STATEMENTS,
+    ("SELECT", "credit_creditprofile"),  # the borrower's profile, locked
+    ("UPDATE", "credit_creditprofile"),  # the principal back to the limit
+    ("SELECT", "credit_repaymentevent"),  # the installment paid, once
+    ("INSERT", "credit_repaymentevent"),
+]
+
+
 def statement(sql: str) -> tuple[str, str]:
     """The verb and the first table a statement names."""
     verb = sql.lstrip("( ").split()[0]
@@ -82,6 +92,28 @@ def test_a_repayment_post_runs_nine_statements_and_no_more(
     ]
     assert ran == STATEMENTS
     assert Repayment.objects.get().loan_state == Loan.State.ACTIVE
+
+
+def test_paying_a_whole_installment_adds_four_statements_of_credit(
+    book: Staff, branch: Branch, channel: APIClient
+) -> None:
+    loan = active_loan(staff=book, member=borrower(branch=branch))
+    first = loan.installments.order_by("number")[0]
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = channel.post(
+            f"/api/v1/loans/{loan.pk}/repayments/",
+            {"amount": str(first.principal + first.interest), "reference": "c-3"},
+            headers={"Idempotency-Key": "channel-3"},
+        )
+
+    assert answer.status_code == 201, answer.content
+    ran = [
+        statement(query["sql"])
+        for query in queries.captured_queries
+        if not CONTROL.match(query["sql"])
+    ]
+    assert ran == WHOLE_INSTALLMENT
 
 
 def test_a_retry_answers_the_first_repayment_and_writes_nothing(
