@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Min
@@ -47,6 +48,14 @@ def _morning(on: date) -> datetime:
     return timezone.make_aware(datetime.combine(on + timedelta(days=1), time(9, 0)))
 
 
+class _Terms(NamedTuple):
+    """What deciding a loan's steps reads of it, locked."""
+
+    pk: int
+    grace_days: int
+    blacklist_days: int
+
+
 @dataclass
 class _Plan:
     """What one chunk of loans needs, written in bulk at the end."""
@@ -55,13 +64,13 @@ class _Plan:
     steps: list[tuple[Loan, LadderStep, date | None]] = field(default_factory=list)
 
 
-def _threshold(step: LadderStep, loan: Loan) -> int:
+def _threshold(step: LadderStep, loan: _Terms) -> int:
     return step.reached_at(
         grace_days=loan.grace_days, blacklist_days=loan.blacklist_days
     )
 
 
-def _reached(steps: list[LadderStep], loan: Loan, relative: int) -> list[LadderStep]:
+def _reached(steps: list[LadderStep], loan: _Terms, relative: int) -> list[LadderStep]:
     """The steps a loan `relative` days from its oldest due date has reached,
     in the order they are reached."""
     found = [step for step in steps if _threshold(step, loan) <= relative]
@@ -105,30 +114,36 @@ def ladder_chunk(*, on: date, first: int, last: int) -> int:
     if not near:
         return 0
     with transaction.atomic():
-        loans = {
-            loan.pk: loan
-            for loan in Loan.objects.select_for_update(of=("self",))
+        # Locked as plain rows: most loans near a step have taken it already,
+        # and only those with a step to take are read whole, below.
+        near_loans = [
+            _Terms(*row)
+            for row in Loan.objects.select_for_update()
             .filter(pk__in=near, state__in=Loan.OPEN_STATES)
-            .select_related("member__branch")
-        }
+            .values_list(*_Terms._fields)
+        ]
         cases = {
             case.loan_id: case
             for case in CollectionCase.objects.select_for_update().filter(
-                loan_id__in=loans, status__in=CollectionCase.OPEN_STATUSES
+                loan_id__in=[loan.pk for loan in near_loans],
+                status__in=CollectionCase.OPEN_STATUSES,
             )
         }
         done_by_due = set(
-            StepDone.objects.filter(loan_id__in=loans, case__isnull=True).values_list(
-                "loan_id", "step_id", "due_date"
-            )
+            StepDone.objects.filter(
+                loan_id__in=[loan.pk for loan in near_loans], case__isnull=True
+            ).values_list("loan_id", "step_id", "due_date")
         )
         done_by_case = set(
             StepDone.objects.filter(case__in=cases.values()).values_list(
                 "case_id", "step_id"
             )
         )
-        plan = _Plan()
-        for loan in loans.values():
+        # Loan id, step, due date (None for a case's step); the step that
+        # opens a loan's case, where it has none.
+        todo: list[tuple[int, LadderStep, date | None]] = []
+        opening: dict[int, LadderStep] = {}
+        for loan in near_loans:
             due = oldest[loan.pk]
             reached = _reached(steps, loan, (on - due).days)
             case_steps = [s for s in reached if s.starts_case_work]
@@ -138,14 +153,22 @@ def ladder_chunk(*, on: date, first: int, last: int) -> int:
                     if case is not None and (case.pk, step.pk) in done_by_case:
                         continue
                     if case is None:
-                        case = _new_case(loan, step, on)
-                        plan.new_cases[loan.pk] = case
-                    plan.steps.append((loan, step, None))
+                        opening.setdefault(loan.pk, step)
+                    todo.append((loan.pk, step, None))
             elif reached:
                 # Only the latest reminder reached: an earlier one is moot.
                 step = reached[-1]
                 if (loan.pk, step.pk, due) not in done_by_due:
-                    plan.steps.append((loan, step, due))
+                    todo.append((loan.pk, step, due))
+        loans = Loan.objects.select_related("member__branch").in_bulk(
+            {pk for pk, _step, _due in todo}
+        )
+        plan = _Plan(
+            new_cases={
+                pk: _new_case(loans[pk], step, on) for pk, step in opening.items()
+            },
+            steps=[(loans[pk], step, due) for pk, step, due in todo],
+        )
         # What the figures quote is due by today or by the oldest unpaid due
         # date, which for a loan near a step is at most `-earliest` days away.
         horizon = on + timedelta(days=max(0, -earliest))
