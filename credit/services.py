@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.bulk import values_set
 from config.money import yuan
 from credit.models import (
     ZERO,
@@ -489,8 +490,7 @@ def credit_loan_defaulted(*, member: Member, loan_reference: str, on: date) -> N
         .order_by("pk")
     )
     reason = _("Loan %(loan)s defaulted.") % {"loan": loan_reference}
-    now = timezone.now()
-    changed: list[CreditProfile] = []
+    limits: dict[int, Decimal] = {}
     changes: list[LimitChange] = []
     for profile in profiles:
         is_guarantor = profile.member_id in guarantor_ids
@@ -499,8 +499,7 @@ def credit_loan_defaulted(*, member: Member, loan_reference: str, on: date) -> N
         profile.limit = _money(max(ZERO, before * cut))
         if profile.limit == before:
             continue
-        profile.updated_at = now
-        changed.append(profile)
+        limits[profile.pk] = profile.limit
         cause = (
             LimitChange.Cause.GUARANTOR_DEFAULT
             if is_guarantor
@@ -526,7 +525,7 @@ def credit_loan_defaulted(*, member: Member, loan_reference: str, on: date) -> N
                 by=None,
             )
         )
-    CreditProfile.objects.bulk_update(changed, ["limit", "updated_at"])
+    values_set(CreditProfile, "limit", limits, also={"updated_at": timezone.now()})
     LimitChange.objects.bulk_create(changes)
     logger.info(
         "Member %s: default on %s cut the group's limits", member.pk, loan_reference
@@ -638,17 +637,16 @@ def credit_set_overdue_principals(*, amounts: Mapping[int, Decimal]) -> int:
                     member_id=member_id
                 )
                 profiles.append(profile)
-            now = timezone.now()
-            changed = []
-            for profile in profiles:
-                if profile.overdue_principal != wanted[profile.member_id]:
-                    profile.overdue_principal = wanted[profile.member_id]
-                    profile.updated_at = now
-                    changed.append(profile)
-            CreditProfile.objects.bulk_update(
-                changed, ["overdue_principal", "updated_at"]
+            written += values_set(
+                CreditProfile,
+                "overdue_principal",
+                {
+                    profile.pk: wanted[profile.member_id]
+                    for profile in profiles
+                    if profile.overdue_principal != wanted[profile.member_id]
+                },
+                also={"updated_at": timezone.now()},
             )
-            written += len(changed)
     return written
 
 

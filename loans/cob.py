@@ -187,21 +187,38 @@ def _days_past_due_set(ids: list[int], *, on: date) -> None:
     if not ids:
         return
     if connection.vendor == "postgresql":
+        # Two statements that touch only the loans that may change: those
+        # with an installment late (most add a day) and those late until
+        # now that have none. The range bounds the loans on both sides of
+        # the join, or the planner reads the whole table for every range.
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                UPDATE loans_loan AS loan SET days_past_due = late.days
-                  FROM (SELECT l.id,
-                               coalesce(%(on)s::date - min(i.due_date), 0) AS days
-                          FROM loans_loan l
-                          LEFT JOIN loans_installment i
-                            ON i.loan_id = l.id AND i.due_date < %(on)s
-                           AND i.paid_on IS NULL
-                         WHERE l.id = ANY(%(ids)s)
-                         GROUP BY l.id) AS late
-                 WHERE loan.id = late.id AND loan.days_past_due <> late.days
+                UPDATE loans_loan AS loan SET days_past_due = %(on)s - late.oldest
+                  FROM (SELECT loan_id, min(due_date) AS oldest
+                          FROM loans_installment
+                         WHERE loan_id BETWEEN %(first)s AND %(last)s
+                           AND due_date < %(on)s AND paid_on IS NULL
+                         GROUP BY loan_id) AS late
+                 WHERE loan.id = late.loan_id
+                   AND loan.id BETWEEN %(first)s AND %(last)s
+                   AND loan.id = ANY(%(ids)s)
+                   AND loan.days_past_due <> %(on)s - late.oldest
                 """,
-                {"on": on, "ids": ids},
+                {"on": on, "ids": ids, "first": min(ids), "last": max(ids)},
+            )
+            cursor.execute(
+                """
+                UPDATE loans_loan AS loan SET days_past_due = 0
+                 WHERE loan.id BETWEEN %(first)s AND %(last)s
+                   AND loan.id = ANY(%(ids)s)
+                   AND loan.days_past_due > 0
+                   AND NOT EXISTS (
+                       SELECT 1 FROM loans_installment i
+                        WHERE i.loan_id = loan.id AND i.due_date < %(on)s
+                          AND i.paid_on IS NULL)
+                """,
+                {"on": on, "ids": ids, "first": min(ids), "last": max(ids)},
             )
         return
     oldest = dict(
