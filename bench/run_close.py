@@ -15,8 +15,25 @@ import resource
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from bench.generate import database_url
+
+
+def _backend_cpu() -> float | None:
+    """CPU seconds of this process's PostgreSQL backend, when the server
+    runs on this machine (read from /proc), else None."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone() or (0,)
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime, the 14th and 15th fields, in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -45,8 +62,19 @@ def main() -> None:
     seconds = time.monotonic() - started
     day = BusinessDay.objects.get(on=args.on)
     steps = {step.name: float(step.seconds) for step in day.steps.all()}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    json.dump({"seconds": seconds, "peak_mb": peak, "steps": steps}, sys.stdout)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    json.dump(
+        {
+            "seconds": seconds,
+            "peak_mb": usage.ru_maxrss / 1024,
+            "steps": steps,
+            # CPU seconds of this process and of its database session: on a
+            # shared machine they move less than the wall time does.
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "db_cpu": _backend_cpu(),
+        },
+        sys.stdout,
+    )
     print()
 
 

@@ -363,7 +363,7 @@ class Installment(models.Model):
     class Meta:
         verbose_name = _("installment")
         verbose_name_plural = _("installments")
-        ordering = ["loan", "number"]
+        ordering = ["loan_id", "number"]
         constraints = [
             models.UniqueConstraint(
                 fields=["loan", "number"], name="loans_one_installment_per_number"
