@@ -129,9 +129,13 @@ def ladder_chunk(*, on: date, first: int, last: int) -> int:
                 status__in=CollectionCase.OPEN_STATUSES,
             )
         }
+        # A reminder is marked with the due date it was for; only the marks
+        # for each loan's oldest unpaid date matter, not its years of others.
         done_by_due = set(
             StepDone.objects.filter(
-                loan_id__in=[loan.pk for loan in near_loans], case__isnull=True
+                loan_id__in=[loan.pk for loan in near_loans],
+                case__isnull=True,
+                due_date__in={oldest[loan.pk] for loan in near_loans},
             ).values_list("loan_id", "step_id", "due_date")
         )
         done_by_case = set(
