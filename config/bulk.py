@@ -34,21 +34,28 @@ def values_set(
                 setattr(row, name, value)
         return model._default_manager.bulk_update(rows, [column, *also])
     meta = model._meta
-    field = meta.get_field(column)
+    field = _concrete(model, column)
     quote = connection.ops.quote_name
     assignments = [f"{quote(field.column)} = v.value"]
     shared: list[Any] = []
     for name, value in also.items():
-        other = meta.get_field(name)
+        other = _concrete(model, name)
         assignments.append(f"{quote(other.column)} = %s")
         shared.append(other.get_db_prep_save(value, connection))
     sql = (
         # Names from the model's own metadata; values go as parameters.
         f"UPDATE {quote(meta.db_table)} AS t SET {', '.join(assignments)} "  # noqa: S608
-        f"FROM unnest(%s::{meta.pk.db_type(connection)}[], "
+        f"FROM unnest(%s::{_concrete(model, 'pk').db_type(connection)}[], "
         f"%s::{field.db_type(connection)}[]) AS v(id, value) "
-        f"WHERE t.{quote(meta.pk.column)} = v.id"
+        f"WHERE t.{quote(_concrete(model, 'pk').column)} = v.id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*shared, list(values), list(values.values())])
         return int(cursor.rowcount)
+
+
+def _concrete(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.concrete:
+        raise ValueError(f"{model.__name__}.{name} is not a column")
+    return field

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import F, Min, Q, QuerySet, Sum
+from django.db.models import Case, F, Min, Q, QuerySet, Sum, Value, When
 from django.utils.translation import gettext as _
 
 from credit import services as credit
@@ -118,9 +118,10 @@ def interest_due_chunk(*, on: date, first: int, last: int) -> int:
             .order_by("pk")
             .values_list("pk", flat=True)
         )
+        # The installments are not locked again: every writer of an
+        # installment (a repayment, a restructure) holds its loan first.
         rows = list(
-            due.select_for_update(of=("self",))
-            .filter(loan_id__in=loan_ids)
+            due.filter(loan_id__in=loan_ids)
             .order_by("pk")
             .values_list("pk", "loan_id", "number", "interest", "paid_interest")
         )
@@ -264,24 +265,23 @@ class _Terms(NamedTuple):
 
 
 class _Due(NamedTuple):
-    """What the penalty rule reads of an installment."""
+    """What the penalty rule reads of a late installment."""
 
     pk: int
     loan_id: int
-    due_date: date
     principal: Decimal
     paid_principal: Decimal
     interest: Decimal
     paid_interest: Decimal
     penalty: Decimal
-    paid_on: date | None
 
 
 def _penalties(
-    loan: _Terms, installments: list[_Due], late: list[_Due], on: date
+    loan: _Terms, charged: Decimal, late: list[_Due], on: date
 ) -> dict[int, Decimal]:
     """Today's penalty per late installment, within the loan's yearly cost
-    cap; `installments` are all the loan's, `late` those overdue."""
+    cap; `charged` is what the loan has charged so far: interest fallen
+    due and penalty."""
     wanted = {
         i.pk: fen(
             (i.principal - i.paid_principal + i.interest - i.paid_interest)
@@ -291,13 +291,6 @@ def _penalties(
     }
     days = (on - loan.disbursed_on).days + 1 if loan.disbursed_on else 1
     cap = fen(loan.principal * loan.cost_cap * days / DAYS_A_YEAR)
-    # The cap grows with the days elapsed, so only interest fallen due by
-    # now counts against it; a long loan's whole schedule would leave no
-    # room for penalty in its early months.
-    charged = sum(
-        ((i.interest if i.due_date <= on else ZERO) + i.penalty for i in installments),
-        ZERO,
-    )
     room = max(ZERO, cap - charged)
     granted: dict[int, Decimal] = {}
     for installment in late:
@@ -328,19 +321,40 @@ def penalty_chunk(*, on: date, first: int, last: int) -> int:
         ]
         if not loans:
             return 0
-        installments: dict[int, list[_Due]] = defaultdict(list)
+        ids = [loan.pk for loan in loans]
+        # The cap grows with the days elapsed, so only interest fallen due by
+        # now counts against it; a long loan's whole schedule would leave no
+        # room for penalty in its early months. Summed by the database: the
+        # rule reads only the late installments themselves.
+        charged = dict(
+            Installment.objects.filter(loan_id__in=ids)
+            .values("loan_id")
+            .annotate(
+                charged=Sum(
+                    Case(
+                        When(due_date__lte=on, then=F("interest")),
+                        default=Value(ZERO),
+                    )
+                    + F("penalty")
+                )
+            )
+            .values_list("loan_id", "charged")
+        )
+        late: dict[int, list[_Due]] = defaultdict(list)
         for row in (
-            Installment.objects.filter(loan_id__in=[loan.pk for loan in loans])
+            Installment.objects.filter(
+                loan_id__in=ids, due_date__lt=on, paid_on__isnull=True
+            )
             .order_by("loan_id", "number")
             .values_list(*_Due._fields)
         ):
-            installments[row[1]].append(_Due(*row))
+            late[row[1]].append(_Due(*row))
         granted: dict[int, Decimal] = {}
         entries = []
         for loan in loans:
-            schedule = installments[loan.pk]
-            late = [i for i in schedule if i.due_date < on and i.paid_on is None]
-            given = _penalties(loan, schedule, late, on)
+            given = _penalties(
+                loan, fen(charged.get(loan.pk) or ZERO), late[loan.pk], on
+            )
             granted.update(given)
             total = sum(given.values(), ZERO)
             if total:
@@ -356,12 +370,10 @@ def penalty_chunk(*, on: date, first: int, last: int) -> int:
                 )
         _penalty_add(
             granted,
-            {i.pk: i.penalty for schedule in installments.values() for i in schedule},
+            {i.pk: i.penalty for rows in late.values() for i in rows},
         )
         ledger.post_many(entries)
-        Loan.objects.filter(pk__in=[loan.pk for loan in loans]).update(
-            penalty_through=on
-        )
+        Loan.objects.filter(pk__in=ids).update(penalty_through=on)
     return len(entries)
 
 
