@@ -33,6 +33,7 @@ from collection.models import (
     StepDone,
 )
 from collection.rules import has_consent
+from config.bulk import rows_insert
 from loans.chunks import Chunks, chunks_here, loan_ranges
 from loans.models import Installment, Loan
 from members.events import EventKind, events_emit
@@ -284,8 +285,8 @@ def _write(
         ],
         on=on,
     )
-    StepDone.objects.bulk_create(marks)
-    CallTask.objects.bulk_create(tasks)
+    rows_insert(marks)
+    rows_insert(tasks)
     Mediation.objects.bulk_create(mediations)
     LegalReferral.objects.bulk_create(referrals)
     services.messages_save(messages)

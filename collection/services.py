@@ -33,6 +33,7 @@ from collection.models import (
     MessageTemplate,
     Purpose,
 )
+from config.bulk import rows_insert
 from config.money import yuan
 from config.roles import StaffRole
 from loans import services as loans
@@ -189,7 +190,7 @@ def messages_save(messages: Iterable[Message]) -> int:
         Message.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True)
     )
     fresh = {m.dedupe_key: m for m in rows if m.dedupe_key not in existing}
-    Message.objects.bulk_create(fresh.values(), ignore_conflicts=True)
+    rows_insert(list(fresh.values()), ignore_conflicts=True)
     transaction.on_commit(dispatch_soon)
     return len(fresh)
 

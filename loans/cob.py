@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Min, Q, QuerySet, Sum, Value, When
 from django.utils.translation import gettext as _
 
+from config.bulk import rows_insert
 from credit import services as credit
 from loans import ledger
 from loans.chunks import Chunks, chunks_here, loan_ranges
@@ -69,11 +70,13 @@ def move_set(loans: QuerySet[Loan], name: str, *, on: date, reason: str) -> int:
                 .values_list("pk", "state", "member_id")
             )
             Loan.objects.filter(pk__in=[pk for pk, _, _ in moving]).update(state=target)
-            LoanTransition.objects.bulk_create(
-                LoanTransition(
-                    loan_id=pk, source=source, target=target, on=on, reason=reason
-                )
-                for pk, source, _ in moving
+            rows_insert(
+                [
+                    LoanTransition(
+                        loan_id=pk, source=source, target=target, on=on, reason=reason
+                    )
+                    for pk, source, _ in moving
+                ]
             )
             events_emit(
                 kind=EventKind.LOAN_STATE_CHANGED,

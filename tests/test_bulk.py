@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config.bulk import values_set
+from collection.models import Message, Purpose
+from config.bulk import rows_insert, values_set
 from credit.models import CreditProfile
 from tests.factories import MemberFactory
 
@@ -63,3 +64,37 @@ def test_postgresql_writes_many_rows_in_one_statement() -> None:
     assert sorted(CreditProfile.objects.values_list("limit", flat=True)) == [
         Decimal(n) + Decimal("0.50") for n in range(5)
     ]
+
+
+def test_rows_insert_writes_choices_as_values_and_can_drop_repeats() -> None:
+    member = MemberFactory()
+    at = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+
+    def message(key: str) -> Message:
+        return Message(
+            member=member,
+            purpose=Purpose.REMINDER_AHEAD,
+            audience=Message.Audience.BORROWER,
+            channel=Message.Channel.SMS,
+            body="还款提醒",
+            dedupe_key=key,
+            scheduled_for=at,
+        )
+
+    assert rows_insert([message("a"), message("b")]) == 2
+    rows_insert([message("a"), message("c")], ignore_conflicts=True)
+
+    stored = Message.objects.order_by("dedupe_key")
+    assert [m.dedupe_key for m in stored] == ["a", "b", "c"]
+    first = stored[0]
+    assert (first.purpose, first.audience) == ("reminder_ahead", "borrower")
+    assert first.channel == "sms"
+    assert first.status == Message.Status.QUEUED
+    assert first.created_at is not None
+    assert first.scheduled_for == at
+
+
+def test_rows_insert_of_nothing_runs_no_statement() -> None:
+    with CaptureQueriesContext(connection) as queries:
+        assert rows_insert([]) == 0
+    assert len(queries) == 0
