@@ -5,6 +5,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from collection import cob
@@ -221,3 +223,35 @@ def test_collection_messages_go_out_the_next_morning(staff: Staff) -> None:
     assert local.hour >= 8
     assert "宽限期还剩2天" in grace.body
     assert ON < FIRST_DUE
+
+
+def _ladder_statements(on: date, loans: int) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        taken = cob.ladder(on=on)
+    assert taken == loans
+    return len(queries)
+
+
+@pytest.mark.parametrize(
+    "on",
+    [FIRST_DUE - timedelta(days=3), FIRST_DUE + timedelta(days=1)],
+    ids=["reminder", "grace"],
+)
+def test_the_ladder_runs_as_many_statements_for_five_loans_as_for_two(
+    staff: Staff, on: date
+) -> None:
+    """Messages are built from what a range reads at once: a statement per
+    loan messaged (a figure, a consent, a field read late) would show here."""
+    for _ in range(2):
+        active_loan(staff=staff)
+    _close(on - timedelta(days=1))
+    two = _ladder_statements(on, 2)
+
+    # The same day again with three loans more, the first two's steps undone.
+    Message.objects.all().delete()
+    StepDone.objects.all().delete()
+    for _ in range(3):
+        active_loan(staff=staff)
+    five = _ladder_statements(on, 5)
+
+    assert five == two
