@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.bulk import values_set
+from config.bulk import row_insert_once, values_set
 from config.money import yuan
 from credit.models import (
     ZERO,
@@ -287,18 +287,17 @@ def _record_event(
     on_time: bool = True,
 ) -> bool:
     """Store an event once; False when it was already recorded (a retry)."""
-    _event, created = RepaymentEvent.objects.get_or_create(
-        dedupe_key=dedupe_key,
-        defaults={
-            "member": member,
-            "kind": kind,
-            "loan_reference": loan_reference,
-            "occurred_on": occurred_on,
-            "days_past_due": days_past_due,
-            "on_time": on_time,
-        },
+    return row_insert_once(
+        RepaymentEvent(
+            dedupe_key=dedupe_key,
+            member=member,
+            kind=kind,
+            loan_reference=loan_reference,
+            occurred_on=occurred_on,
+            days_past_due=days_past_due,
+            on_time=on_time,
+        )
     )
-    return created
 
 
 @transaction.atomic
