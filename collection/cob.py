@@ -10,7 +10,7 @@ passed (a later step is reached) is not sent late.
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
@@ -78,8 +78,8 @@ _MESSAGED = (
 class _Plan:
     """What one chunk of loans needs, written in bulk at the end."""
 
-    new_cases: dict[int, CollectionCase] = field(default_factory=dict)
-    steps: list[tuple[Loan, LadderStep, date | None]] = field(default_factory=list)
+    new_cases: dict[int, CollectionCase]
+    steps: list[tuple[Loan, LadderStep, date | None]]
 
 
 def _threshold(step: LadderStep, loan: _Terms) -> int:

@@ -36,7 +36,7 @@ def values_set(
             for name, value in also.items():
                 setattr(row, name, value)
         return model._default_manager.bulk_update(rows, [column, *also])
-    meta = model._meta
+    pk = _concrete(model, "pk")
     field = _concrete(model, column)
     quote = connection.ops.quote_name
     assignments = [f"{quote(field.column)} = v.value"]
@@ -47,10 +47,11 @@ def values_set(
         shared.append(other.get_db_prep_save(value, connection))
     sql = (
         # Names from the model's own metadata; values go as parameters.
-        f"UPDATE {quote(meta.db_table)} AS t SET {', '.join(assignments)} "  # noqa: S608
-        f"FROM unnest(%s::{_concrete(model, 'pk').db_type(connection)}[], "
+        f"UPDATE {quote(model._meta.db_table)} AS t "  # noqa: S608
+        f"SET {', '.join(assignments)} "
+        f"FROM unnest(%s::{pk.db_type(connection)}[], "
         f"%s::{field.db_type(connection)}[]) AS v(id, value) "
-        f"WHERE t.{quote(_concrete(model, 'pk').column)} = v.id"
+        f"WHERE t.{quote(pk.column)} = v.id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*shared, list(values), list(values.values())])

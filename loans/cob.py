@@ -16,7 +16,7 @@ import logging
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Case, F, Min, Q, QuerySet, Sum, Value, When
@@ -209,6 +209,12 @@ def _days_past_due_set(ids: list[int], *, on: date) -> None:
         # with an installment late (most add a day) and those late until
         # now that have none. The range bounds the loans on both sides of
         # the join, or the planner reads the whole table for every range.
+        params: dict[str, Any] = {
+            "on": on,
+            "ids": ids,
+            "first": min(ids),
+            "last": max(ids),
+        }
         with connection.cursor() as cursor:
             cursor.execute(
                 """
@@ -223,7 +229,7 @@ def _days_past_due_set(ids: list[int], *, on: date) -> None:
                    AND loan.id = ANY(%(ids)s)
                    AND loan.days_past_due <> %(on)s - late.oldest
                 """,
-                {"on": on, "ids": ids, "first": min(ids), "last": max(ids)},
+                params,
             )
             cursor.execute(
                 """
@@ -236,7 +242,7 @@ def _days_past_due_set(ids: list[int], *, on: date) -> None:
                         WHERE i.loan_id = loan.id AND i.due_date < %(on)s
                           AND i.paid_on IS NULL)
                 """,
-                {"on": on, "ids": ids, "first": min(ids), "last": max(ids)},
+                params,
             )
         return
     oldest = dict(
