@@ -9,18 +9,19 @@ import hashlib
 import logging
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from config.money import yuan
+from config.rows import Columns, row_insert, row_update
 from credit import services as credit
 from credit.models import CreditProfile
 from credit.selectors import open_flags
@@ -41,7 +42,7 @@ from loans.models import (
 from loans.selectors import arrears, payable
 from members.events import EventKind, Payload, event_emit
 from members.models import Member
-from members.selectors import member_borrowing_blockers
+from members.selectors import branches_visible_sql, member_borrowing_blockers
 
 logger = logging.getLogger(__name__)
 
@@ -324,14 +325,14 @@ def repayment_post(
     by: Actor,
     on: date,
     idempotency_key: str | None = None,
-    within: QuerySet[Loan] | None = None,
+    visible_to: User | AnonymousUser | None = None,
 ) -> Repayment:
     """Apply a payment: penalty, then interest, then principal, oldest
     installment first. The same idempotency key and request return the
     first repayment; the same key with another request is refused.
 
-    `within` names the loans the caller may post on (the API user's
-    branches): the loan is read from them as it is locked, and one outside
+    With `visible_to` (the API's user), the loan is read among the loans
+    of the branches that user may see as it is locked, and one outside
     them raises `Loan.DoesNotExist`.
     """
     fingerprint = _fingerprint(loan, amount, reference)
@@ -344,7 +345,7 @@ def repayment_post(
             on=on,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
-            within=Loan.objects.all() if within is None else within,
+            visible_to=visible_to,
         )
     except (IntegrityError, ValidationError):
         # A key is looked up only when the post fails: storing its second
@@ -369,13 +370,9 @@ def _repayment_post(
     on: date,
     idempotency_key: str | None,
     fingerprint: str,
-    within: QuerySet[Loan],
+    visible_to: User | AnonymousUser | None,
 ) -> Repayment:
-    # Only the loan's row: two loans of one borrower take payments at once.
-    # A payment that moves the loan locks the member then (_after_repayment).
-    loan = (
-        within.select_for_update(of=("self",)).select_related("member").get(pk=loan.pk)
-    )
+    loan = _loan_locked_for_repayment(loan.pk, visible_to)
     if amount <= 0 or schedule.fen(amount) != amount:
         raise ValidationError(
             {"amount": _("Enter an amount above zero with at most two decimals.")}
@@ -386,7 +383,7 @@ def _repayment_post(
         )
     _refuse_unless(loan.state in Loan.OPEN_STATES, _("This loan takes no repayments."))
 
-    installments = list(loan.installments.select_for_update().order_by("number"))
+    installments = _installments_locked(loan)
     before = {installment.pk: _paid_state(installment) for installment in installments}
     rows = payable(installments, on)
     owed = sum((row.total for row in rows), ZERO)
@@ -439,14 +436,14 @@ def _repayment_post(
     # rest of the repayment's statements together).
     changed = [i for i in installments if _paid_state(i) != before[i.pk]]
     if len(changed) == 1:
-        changed[0].save(update_fields=PAID_FIELDS)
+        row_update(changed[0], PAID_FIELDS)
     elif changed:
         Installment.objects.bulk_update(changed, PAID_FIELDS)
 
     allocated = sum(to.values(), ZERO)
     if allocated != amount:  # The refusal above makes this impossible.
         raise AssertionError(f"Loan {loan.pk}: allocated {allocated} of {amount}")
-    repayment = Repayment.objects.create(
+    repayment = Repayment(
         loan=loan,
         amount=amount,
         reference=reference,
@@ -460,6 +457,7 @@ def _repayment_post(
         # Mostly the state stays; a move below updates it.
         loan_state=loan.state,
     )
+    row_insert(repayment)
     ledger.post(
         ledger.Entry(
             loan.pk,
@@ -500,6 +498,50 @@ def _repayment_post(
     )
     logger.info("Loan %s: repayment %s posted", loan.pk, repayment.pk)
     return repayment
+
+
+# The repayment's reads, written out (config/rows.py says why).
+_LOAN = Columns(Loan, "l")
+_MEMBER = Columns(Member, "m")
+_INSTALLMENT = Columns(Installment, "i")
+
+
+def _loan_locked_for_repayment(
+    pk: int, visible_to: User | AnonymousUser | None
+) -> Loan:
+    """The loan with its member, its row locked; only the loan's row, so two
+    loans of one borrower take payments at once (a payment that moves the
+    loan locks the member then, in _after_repayment)."""
+    sql = f"SELECT {_LOAN.select}, {_MEMBER.select} FROM {_LOAN.table} "  # noqa: S608
+    sql += f"JOIN {_MEMBER.table} ON m.id = l.member_id WHERE l.id = %s"
+    params: list[Any] = [pk]
+    branches = branches_visible_sql(visible_to) if visible_to is not None else None
+    if branches is not None:
+        sql += f" AND m.branch_id IN ({branches[0]})"
+        params += branches[1]
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE OF l"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise Loan.DoesNotExist(f"Loan {pk} is not among the caller's")
+    loan = _LOAN.build(row[: len(_LOAN)])
+    loan.member = _MEMBER.build(row[len(_LOAN) :])
+    return loan
+
+
+def _installments_locked(loan: Loan) -> list[Installment]:
+    sql = f"SELECT {_INSTALLMENT.select} FROM {_INSTALLMENT.table} "  # noqa: S608
+    sql += "WHERE i.loan_id = %s ORDER BY i.number"
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [loan.pk])
+        found = [_INSTALLMENT.build(row) for row in cursor.fetchall()]
+    for installment in found:
+        installment.loan = loan
+    return found
 
 
 def _after_repayment(

@@ -1,6 +1,7 @@
 """Reads about branches and members that several callers need."""
 
 from datetime import date
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
@@ -25,6 +26,22 @@ def branches_visible_to(user: User) -> QuerySet[Branch]:
     if sees_all_branches(user):
         return Branch.objects.all()
     return Branch.objects.filter(staff=user)
+
+
+def branches_visible_sql(user: User) -> tuple[str, list[Any]] | None:
+    """`branches_visible_to` as a written-out subquery of branch ids, with
+    its parameters, for a statement run on every request (a repayment's
+    locked loan); None when the user sees every branch. The same rule in
+    SQL: tests/members/test_selectors.py holds the two together."""
+    if not user.is_authenticated or not user.is_active:
+        return f"SELECT id FROM {_BRANCH} WHERE 1 = 0", []  # noqa: S608
+    if sees_all_branches(user):
+        return None
+    return f"SELECT branch_id FROM {_BRANCH_STAFF} WHERE user_id = %s", [user.pk]  # noqa: S608
+
+
+_BRANCH = f'"{Branch._meta.db_table}"'
+_BRANCH_STAFF = f'"{Branch.staff.through._meta.db_table}"'
 
 
 def members_visible_to(user: User) -> QuerySet[Member]:

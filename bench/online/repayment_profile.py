@@ -67,11 +67,55 @@ def summary(name: str, cpu: list[float], wall: list[float], sql: list[int]) -> s
     )
 
 
+def statement_times(send: Callable[[int], int], count: int) -> int:
+    """Print each statement of a post with its median time, from the
+    client's call to its answer (the round trip and PostgreSQL's work)."""
+    from django.db import connection
+
+    times: dict[str, list[float]] = {}
+
+    def timed(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            text = " ".join(sql.split())[:80]
+            times.setdefault(text, []).append((time.perf_counter() - started) * 1000)
+
+    commit = connection._commit
+
+    def timed_commit() -> None:
+        started = time.perf_counter()
+        try:
+            commit()
+        finally:
+            spent = (time.perf_counter() - started) * 1000
+            times.setdefault("COMMIT", []).append(spent)
+
+    connection._commit = timed_commit  # type: ignore[method-assign]
+    try:
+        with connection.execute_wrapper(timed):
+            for turn in range(count):
+                send(turn)
+    finally:
+        del connection._commit
+    for text, spent in times.items():
+        print(f"{len(spent):>5} x {statistics.median(spent):6.2f} ms  {text}")
+    total = sum(statistics.median(spent) * len(spent) for spent in times.values())
+    print(f"{total / count:6.2f} ms a post in statements, over {count} posts")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=100)
     parser.add_argument("--database", default="lending_online")
     parser.add_argument("--sql", action="store_true", help="print one post's SQL")
+    parser.add_argument(
+        "--times",
+        action="store_true",
+        help="each statement's median time over the posts (round trip included)",
+    )
     parser.add_argument(
         "--profile", type=int, default=0, help="cProfile this many posts (CPU time)"
     )
@@ -113,8 +157,10 @@ def main() -> int:
         with CaptureQueriesContext(connection) as queries:
             repay(args.posts)
         for number, query in enumerate(queries, start=1):
-            print(f"{number:>3}. {query['sql'][:300]}")
+            print(f"{number:>3}. {query['sql'][:3000]}")
         return 0
+    if args.times:
+        return statement_times(repay, args.posts)
     if args.profile:
         profiler = cProfile.Profile(time.process_time)
         profiler.enable()
@@ -123,6 +169,8 @@ def main() -> int:
         profiler.disable()
         stats = pstats.Stats(profiler).sort_stats(args.sort)
         stats.print_stats(args.lines)
+        if os.environ.get("PROFILE_DUMP"):
+            stats.dump_stats(os.environ["PROFILE_DUMP"])
         return 0
 
     print(summary("trivial", *measure(trivial, args.posts)))

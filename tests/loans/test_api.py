@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from config.roles import StaffRole
 from credit.models import CreditProfile
 from loans import ledger
+from loans.api import RepaymentSerializer
 from loans.close import close_through
 from loans.models import (
     Account,
@@ -670,6 +671,19 @@ def test_a_repayment_pays_interest_then_principal(finance: User, loan: Loan) -> 
     assert repayment.by == finance
     assert before - outstanding(loan) == Decimal("88.00")
     assert_ledger_agrees(loan)
+
+
+@pytest.mark.parametrize("amount", ["0.01", "12.00", "100.00", "1212.00"])
+def test_the_written_out_answer_is_what_the_declared_fields_render(
+    finance: User, loan: Loan, amount: str
+) -> None:
+    as_user(finance).post(loan_url(loan, "repayments"), {"amount": amount})
+    repayment = Repayment.objects.get()
+
+    written = RepaymentSerializer(repayment).data
+    declared = super(RepaymentSerializer, RepaymentSerializer(repayment))
+
+    assert written == declared.to_representation(repayment)
 
 
 def test_paying_everything_owed_repays_the_loan(finance: User, loan: Loan) -> None:

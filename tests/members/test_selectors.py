@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Permission, User
+from django.db import connection
 from django.utils.translation import gettext as _
 
 from config.roles import StaffRole
@@ -214,3 +215,61 @@ def test_unknown_phone_number_finds_no_member() -> None:
 def test_member_is_found_by_a_normalised_national_id() -> None:
     member = MemberFactory()
     assert selectors.member_by_national_id(member.national_id) == member
+
+
+def _branch_ids_by_sql(user: User | AnonymousUser) -> set[int] | None:
+    written = selectors.branches_visible_sql(user)
+    if written is None:
+        return None
+    sql, params = written
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        "risk officer",
+        "finance of two branches",
+        "finance of none",
+        "staff without a group",
+        "deactivated risk officer",
+        "member account",
+        "anonymous",
+        "superuser",
+    ],
+)
+def test_the_written_out_rule_sees_what_the_queryset_sees(
+    who: str, branches: tuple[Branch, Branch, Branch]
+) -> None:
+    first, second, _third = branches
+    staff_user(StaffRole.COLLECTOR, branches=branches)  # a colleague everywhere
+    user: User | AnonymousUser
+    if who == "risk officer":
+        user = staff_user(StaffRole.RISK_OFFICER)
+    elif who == "finance of two branches":
+        user = staff_user(StaffRole.FINANCE, branches=(first, second))
+    elif who == "finance of none":
+        user = staff_user(StaffRole.FINANCE)
+    elif who == "staff without a group":
+        user = staff_user(None, branches=(first,))
+    elif who == "deactivated risk officer":
+        user = staff_user(StaffRole.RISK_OFFICER, branches=(first,))
+        user.is_active = False
+        user.save()
+    elif who == "member account":
+        user = MemberFactory(branch=first).user
+    elif who == "anonymous":
+        user = AnonymousUser()
+    else:
+        user = User.objects.create_superuser("root", password="root-pass-2026")
+
+    seen = {branch.pk for branch in selectors.branches_visible_to(user)}
+    by_sql = _branch_ids_by_sql(user)
+
+    # None stands for every branch, without a clause.
+    assert (
+        set(Branch.objects.values_list("pk", flat=True)) if by_sql is None else by_sql
+    ) == seen
+    assert (by_sql is None) == selectors.sees_all_branches(user)
