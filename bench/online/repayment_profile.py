@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import django
 
@@ -65,6 +66,28 @@ def summary(name: str, cpu: list[float], wall: list[float], sql: list[int]) -> s
         f"cpu p50 {statistics.median(cpu):6.2f} p90 {p90(cpu):6.2f} ms  "
         f"wall p50 {statistics.median(wall):6.2f} p90 {p90(wall):6.2f} ms"
     )
+
+
+def reads(manifest: dict[str, Any], api: Any) -> dict[str, Callable[[int], int]]:
+    """The reads of bench/online/locustfile.py, as its users send them."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    borrower = manifest["borrowers"][0]
+    phone_client = Client()
+    phone_client.force_login(User.objects.get(member__loans=borrower["loan"]))
+    loans = manifest["loans"]
+    return {
+        "loan detail": lambda turn: (
+            api.get(f"/api/v1/loans/{loans[turn]}/").status_code
+        ),
+        "loan list": lambda turn: (
+            api.get(f"/api/v1/loans/?page={turn % 20 + 1}").status_code
+        ),
+        "loan page": lambda turn: (
+            phone_client.get(f"/loans/{borrower['loan']}/").status_code
+        ),
+    }
 
 
 def statement_times(send: Callable[[int], int], count: int) -> int:
@@ -111,6 +134,11 @@ def main() -> int:
     parser.add_argument("--posts", type=int, default=100)
     parser.add_argument("--database", default="lending_online")
     parser.add_argument("--sql", action="store_true", help="print one post's SQL")
+    parser.add_argument(
+        "--reads",
+        action="store_true",
+        help="also the reads of the Locust mix: loan detail, list, borrower page",
+    )
     parser.add_argument(
         "--times",
         action="store_true",
@@ -175,6 +203,9 @@ def main() -> int:
 
     print(summary("trivial", *measure(trivial, args.posts)))
     print(summary("repayment", *measure(repay, args.posts)))
+    if args.reads:
+        for name, read in reads(manifest, client).items():
+            print(summary(name, *measure(read, args.posts)))
     print(f"load average {os.getloadavg()[0]:.1f}")
     return 0
 
