@@ -23,48 +23,57 @@ def permissions_load(user: User | AnonymousUser) -> None:
     API request a round trip. The cache lives as long as the user object,
     which authentication loads afresh for every request, so a role taken
     away counts from the next request, as before. Superusers need no read.
+    Token authentication reads the same names with the user
+    (config/authentication.py), and then this reads nothing.
     """
     if not user.is_active or user.is_anonymous or user.is_superuser:
         return
     if hasattr(user, "_perm_cache"):
         return
     with connection.cursor() as cursor:
-        cursor.execute(_PERMISSIONS_SQL, [user.pk, user.pk])
-        user._perm_cache = {  # type: ignore[attr-defined]
-            f"{app}.{codename}" for app, codename in cursor.fetchall()
-        }
+        cursor.execute(f"SELECT {permission_names_sql('%s')}", [user.pk, user.pk])
+        (names,) = cursor.fetchone()
+    permissions_keep(user, names)
 
 
-def _permissions_sql() -> str:
-    """The user's own permissions and their roles', as app label and
-    codename. Written out rather than built by the ORM: compiling the
-    union cost more CPU than the database spends answering it, on every
-    API request."""
-    table = {
-        name: model._meta.db_table
-        for name, model in (
-            ("permission", Permission),
-            ("content_type", ContentType),
-            ("user_permission", User.user_permissions.through),
-            ("user_group", User.groups.through),
-            ("group_permission", Group.permissions.through),
-        )
-    }
-    return f"""
-        SELECT ct.app_label, p.codename
-          FROM "{table["permission"]}" p
-          JOIN "{table["content_type"]}" ct ON ct.id = p.content_type_id
+def permissions_keep(user: User | AnonymousUser, names: str | None) -> None:
+    """Keep the permission names `permission_names_sql` read for `user`
+    where Django's ModelBackend looks for them."""
+    if user.is_active and not user.is_anonymous and not user.is_superuser:
+        user._perm_cache = set((names or "").split())  # type: ignore[attr-defined]
+
+
+def permission_names_sql(user_id: str) -> str:
+    """A scalar subquery: the user's own permissions and their roles', as
+    one text of "app_label.codename" separated by spaces (neither holds a
+    space), for the user whose id is the SQL `user_id` (a column or a
+    placeholder, used twice). Written out rather than built by the ORM:
+    compiling the union cost more CPU than the database spends answering
+    it, on every API request."""
+    joined = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+    return f"""(
+        SELECT {joined}(ct.app_label || '.' || p.codename, ' ')
+          FROM "{_TABLE["permission"]}" p
+          JOIN "{_TABLE["content_type"]}" ct ON ct.id = p.content_type_id
          WHERE p.id IN (
-               SELECT permission_id FROM "{table["user_permission"]}"
-                WHERE user_id = %s
+               SELECT permission_id FROM "{_TABLE["user_permission"]}"
+                WHERE user_id = {user_id}
                UNION
-               SELECT gp.permission_id FROM "{table["group_permission"]}" gp
-                 JOIN "{table["user_group"]}" ug ON ug.group_id = gp.group_id
-                WHERE ug.user_id = %s)
-    """  # noqa: S608 (table names from Django's own models)
+               SELECT gp.permission_id FROM "{_TABLE["group_permission"]}" gp
+                 JOIN "{_TABLE["user_group"]}" ug ON ug.group_id = gp.group_id
+                WHERE ug.user_id = {user_id}))"""  # noqa: S608 (names from Django's models)
 
 
-_PERMISSIONS_SQL = _permissions_sql()
+_TABLE = {
+    name: model._meta.db_table
+    for name, model in (
+        ("permission", Permission),
+        ("content_type", ContentType),
+        ("user_permission", User.user_permissions.through),
+        ("user_group", User.groups.through),
+        ("group_permission", Group.permissions.through),
+    )
+}
 
 
 class ModelPermissions(permissions.DjangoModelPermissions):

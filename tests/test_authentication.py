@@ -2,13 +2,15 @@
 token and its user read in one written-out statement."""
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient, APIRequestFactory
 
 from config.authentication import TokenAuthentication
+from config.permissions import permissions_load
 from config.roles import StaffRole
 from tests.factories import staff_user
 
@@ -22,22 +24,40 @@ def _authenticate(header: str) -> tuple[User, Token] | None:
     return TokenAuthentication().authenticate(request)
 
 
-def test_a_token_gives_its_user_as_the_orm_loads_it_in_one_statement() -> None:
+def test_a_token_gives_its_user_and_permissions_in_one_statement() -> None:
     user = staff_user(StaffRole.FINANCE)
+    user.user_permissions.add(Permission.objects.get(codename="verify_kyc"))
     token = Token.objects.create(user=user)
 
     with CaptureQueriesContext(connection) as queries:
         found = _authenticate(f"Token {token.key}")
+        assert found is not None
+        found_user, found_token = found
+        permissions_load(found_user)  # what the API's permission classes call
+        held = found_user.has_perm("loans.add_repayment") and found_user.has_perm(
+            "members.verify_kyc"
+        )
 
-    assert found is not None
-    found_user, found_token = found
+    assert held
     assert len(queries) == 1
+    assert found_user._perm_cache == ModelBackend().get_all_permissions(  # type: ignore[attr-defined]
+        User.objects.get(pk=user.pk)
+    )
     assert (found_token.key, found_token.created) == (token.key, token.created)
     assert found_token.user is found_user
     stored = User.objects.get(pk=user.pk)
     for field in User._meta.concrete_fields:
         assert getattr(found_user, field.attname) == getattr(stored, field.attname)
-    assert found_user.has_perm("loans.add_repayment")
+
+
+def test_a_user_without_a_role_holds_nothing() -> None:
+    token = Token.objects.create(user=staff_user(None))
+
+    found = _authenticate(f"Token {token.key}")
+
+    assert found is not None
+    assert found[0]._perm_cache == set()  # type: ignore[attr-defined]
+    assert not found[0].has_perm("loans.view_loan")
 
 
 @pytest.mark.parametrize(
