@@ -213,6 +213,14 @@ class LoanDetailSerializer(LoanListSerializer):
         read_only_fields = fields
 
 
+def _with_history(loans: QuerySet[Loan]) -> QuerySet[Loan]:
+    """Loans with their schedule in order and their moves with who made them."""
+    return loans.prefetch_related(
+        Prefetch("installments", queryset=Installment.objects.order_by("number")),
+        Prefetch("transitions", queryset=LoanTransition.objects.select_related("by")),
+    )
+
+
 def _ledger_amounts(loan_ids: Iterable[int]) -> dict[str, dict[int, Decimal]]:
     """Outstanding principal and penalty of each loan, in one query."""
     loan_ids = list(loan_ids)
@@ -374,7 +382,9 @@ class LoanViewSet(
     }
 
     def get_queryset(self) -> QuerySet[Loan]:
-        return loans_visible_to(self.request.user)
+        loans = loans_visible_to(self.request.user)
+        # The detail's schedule and moves come with the loan, not after it.
+        return _with_history(loans) if self.action == "retrieve" else loans
 
     def get_permissions(self) -> Sequence[Any]:
         if self.action in self.action_permissions:
@@ -394,18 +404,11 @@ class LoanViewSet(
             raise exceptions.NotFound() from None
 
     def _detail(self, loan: Loan, code: int = status.HTTP_200_OK) -> Response:
-        """The loan as it now stands, with its schedule and history."""
-        loan = (
-            Loan.objects.prefetch_related(
-                Prefetch(
-                    "installments", queryset=Installment.objects.order_by("number")
-                ),
-                Prefetch(
-                    "transitions",
-                    queryset=LoanTransition.objects.select_related("by"),
-                ),
-            )
-        ).get(pk=loan.pk)
+        """The loan as it now stands, read again after a service moved it."""
+        return self._answer(_with_history(Loan.objects.all()).get(pk=loan.pk), code)
+
+    def _answer(self, loan: Loan, code: int = status.HTTP_200_OK) -> Response:
+        """A loan read `_with_history`, with its amounts, as the detail."""
         business_date = business_date_current()
         context = {
             **_ledger_amounts([loan.pk]),
@@ -430,7 +433,7 @@ class LoanViewSet(
 
     @extend_schema(responses=LoanDetailSerializer)
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._detail(self.get_object())
+        return self._answer(self.get_object())
 
     @extend_schema(
         request=LoanApplySerializer,
