@@ -10,10 +10,12 @@ back into an instance through the converters the ORM itself applies
 (SQLite's decimals and dates need them; PostgreSQL's need none).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
 Converter = Callable[[Any, Any, Any], Any]
@@ -27,7 +29,9 @@ class Columns(Generic[M]):
         self.alias = alias
         self.fields = list(model._meta.concrete_fields)
         self.names = [field.attname for field in self.fields]
-        self._converters: dict[str, list[tuple[int, Any, list[Converter]]]] = {}
+        # What depends on the database, worked out once per vendor: these
+        # run on every request, where even the connection's lookups count.
+        self._prepared: dict[str, _Prepared] = {}
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -35,38 +39,61 @@ class Columns(Generic[M]):
     @property
     def table(self) -> str:
         """The model's table, quoted, with its alias: for FROM and JOIN."""
-        return f"{connection.ops.quote_name(self.model._meta.db_table)} {self.alias}"
+        return self._now(connection).table
 
     @property
     def select(self) -> str:
         """The columns for a SELECT list, in the order `build` expects."""
-        quote = connection.ops.quote_name
-        return ", ".join(f"{self.alias}.{quote(field.column)}" for field in self.fields)
+        return self._now(connection).select
 
     def build(self, values: Sequence[Any]) -> M:
         """The instance of one row's values, as the ORM would load it."""
-        values = list(values)
-        for index, column, converters in self._converters_now():
-            for convert in converters:
-                values[index] = convert(values[index], column, connection)
-        return self.model.from_db(connection.alias, self.names, values)
+        return self.build_all([values])[0]
 
-    def _converters_now(self) -> list[tuple[int, Any, list[Converter]]]:
-        # The backend's converters and the field's own (`from_db_value`),
-        # once per database vendor: what SQLCompiler.get_converters gives.
-        vendor = connection.vendor
-        if vendor not in self._converters:
-            found = []
-            for index, field in enumerate(self.fields):
-                column = field.get_col(self.alias)
-                converters = [
-                    *connection.ops.get_db_converters(column),
-                    *column.get_db_converters(connection),
-                ]
-                if converters:
-                    found.append((index, column, converters))
-            self._converters[vendor] = found
-        return self._converters[vendor]
+    def build_all(self, rows: Iterable[Sequence[Any]]) -> list[M]:
+        """The instances of rows of these columns, as the ORM would load them."""
+        db = connections[DEFAULT_DB_ALIAS]
+        converters = self._now(db).converters
+        built = []
+        for row in rows:
+            values = list(row)
+            for index, column, convert in converters:
+                values[index] = convert(values[index], column, db)
+            built.append(self.model.from_db(db.alias, self.names, values))
+        return built
+
+    def _now(self, db: BaseDatabaseWrapper) -> "_Prepared":
+        prepared = self._prepared.get(db.vendor)
+        if prepared is None:
+            prepared = self._prepared[db.vendor] = self._prepare(db)
+        return prepared
+
+    def _prepare(self, db: BaseDatabaseWrapper) -> "_Prepared":
+        quote = db.ops.quote_name
+        converters = []
+        for index, field in enumerate(self.fields):
+            # The backend's converters, then the field's own
+            # (`from_db_value`): what SQLCompiler.get_converters gives.
+            column = field.get_col(self.alias)
+            for convert in [
+                *db.ops.get_db_converters(column),
+                *column.get_db_converters(db),
+            ]:
+                converters.append((index, column, convert))
+        return _Prepared(
+            table=f"{quote(self.model._meta.db_table)} {self.alias}",
+            select=", ".join(
+                f"{self.alias}.{quote(field.column)}" for field in self.fields
+            ),
+            converters=converters,
+        )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    table: str
+    select: str
+    converters: list[tuple[int, Any, Converter]]
 
 
 def row_update(row: models.Model, fields: Sequence[str]) -> None:

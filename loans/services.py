@@ -538,7 +538,7 @@ def _installments_locked(loan: Loan) -> list[Installment]:
         sql += " FOR UPDATE"
     with connection.cursor() as cursor:
         cursor.execute(sql, [loan.pk])
-        found = [_INSTALLMENT.build(row) for row in cursor.fetchall()]
+        found = _INSTALLMENT.build_all(cursor.fetchall())
     for installment in found:
         installment.loan = loan
     return found
