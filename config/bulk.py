@@ -15,6 +15,8 @@ from typing import Any
 from django.db import IntegrityError, connection, models, transaction
 from django.utils.functional import Promise
 
+from config.rows import concrete_field
+
 
 def values_set(
     model: type[models.Model],
@@ -36,13 +38,13 @@ def values_set(
             for name, value in also.items():
                 setattr(row, name, value)
         return model._default_manager.bulk_update(rows, [column, *also])
-    pk = _concrete(model, "pk")
-    field = _concrete(model, column)
+    pk = concrete_field(model, "pk")
+    field = concrete_field(model, column)
     quote = connection.ops.quote_name
     assignments = [f"{quote(field.column)} = v.value"]
     shared: list[Any] = []
     for name, value in also.items():
-        other = _concrete(model, name)
+        other = concrete_field(model, name)
         assignments.append(f"{quote(other.column)} = %s")
         shared.append(other.get_db_prep_save(value, connection))
     sql = (
@@ -115,10 +117,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Promise):
         return str(value)
     return value
-
-
-def _concrete(model: type[models.Model], name: str) -> models.Field[Any, Any]:
-    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-    if not isinstance(field, models.Field) or not field.concrete:
-        raise ValueError(f"{model.__name__}.{name} is not a column")
-    return field

@@ -101,7 +101,7 @@ def row_update(row: models.Model, fields: Sequence[str]) -> None:
     without compiling the UPDATE through the ORM (signals are not sent)."""
     model = type(row)
     quote = connection.ops.quote_name
-    targets = [_concrete(model, name) for name in fields]
+    targets = [concrete_field(model, name) for name in fields]
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
     values = [
         field.get_db_prep_save(getattr(row, field.attname), connection)
@@ -109,7 +109,7 @@ def row_update(row: models.Model, fields: Sequence[str]) -> None:
     ]
     sql = (
         f"UPDATE {quote(model._meta.db_table)} SET {assignments} "  # noqa: S608
-        f"WHERE {quote(_concrete(model, 'pk').column)} = %s"
+        f"WHERE {quote(concrete_field(model, 'pk').column)} = %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, row.pk])
@@ -124,7 +124,7 @@ def row_insert(row: models.Model) -> None:
     `IntegrityError` among them, as Django raises them), without compiling
     the INSERT through the ORM. Signals are not sent."""
     model = type(row)
-    pk = _concrete(model, "pk")
+    pk = concrete_field(model, "pk")
     quote = connection.ops.quote_name
     fields = [field for field in model._meta.concrete_fields if field is not pk]
     values = [
@@ -145,7 +145,8 @@ def row_insert(row: models.Model) -> None:
     row._state.db = connection.alias
 
 
-def _concrete(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """The field of a column of `model` ("pk" for its primary key)."""
     field = model._meta.pk if name == "pk" else model._meta.get_field(name)
     if not isinstance(field, models.Field) or not field.concrete:
         raise ValueError(f"{model.__name__}.{name} is not a column")

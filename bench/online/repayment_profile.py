@@ -148,6 +148,7 @@ def main() -> int:
         "--profile", type=int, default=0, help="cProfile this many posts (CPU time)"
     )
     parser.add_argument("--sort", default="cumulative", help="cProfile's order")
+    parser.add_argument("--dump", help="also write the cProfile's stats to this file")
     parser.add_argument("--lines", type=int, default=45, help="cProfile's lines")
     args = parser.parse_args()
 
@@ -197,8 +198,8 @@ def main() -> int:
         profiler.disable()
         stats = pstats.Stats(profiler).sort_stats(args.sort)
         stats.print_stats(args.lines)
-        if os.environ.get("PROFILE_DUMP"):
-            stats.dump_stats(os.environ["PROFILE_DUMP"])
+        if args.dump:
+            stats.dump_stats(args.dump)
         return 0
 
     print(summary("trivial", *measure(trivial, args.posts)))

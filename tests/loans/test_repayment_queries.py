@@ -58,11 +58,11 @@ def statement(sql: str) -> tuple[str, str]:
     """The verb and the table the statement itself reads or writes, not a
     subquery's; for a WITH, the table its first part writes."""
     verb = sql.lstrip("( ").split()[0]
-    tables = [
-        (sql[: found.start()].count("(") - sql[: found.start()].count(")"), name)
-        for found in TABLE.finditer(sql)
-        for name in [found.group(1)]
-    ]
+
+    def depth(at: int) -> int:
+        return sql[:at].count("(") - sql[:at].count(")")
+
+    tables = [(depth(found.start()), found.group(1)) for found in TABLE.finditer(sql)]
     if not tables:
         return verb, ""
     if verb == "WITH":
